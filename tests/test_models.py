@@ -1,0 +1,57 @@
+"""The model zoo: shipped weights load, match their checksums, and reach their accuracy."""
+
+import shutil
+
+import pytest
+import torch
+
+from camlib import data, models, paths
+
+NAMES = ["acol", "flatten", "gap", "gap_biased", "gmp"]
+
+
+def test_available():
+    assert models.available() == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_in_eval_mode(name):
+    model = models.load(name)
+    assert not model.training
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 4)
+
+
+def test_gap_accuracy_as_recorded():
+    test = data.split("test")
+    acc = models.accuracy(models.load("gap"), test.images, test.labels)
+    assert acc >= 0.95
+    assert acc == pytest.approx(models.info("gap")["metrics"]["test_acc"], abs=1e-4)
+
+
+def test_test_split_is_pinned():
+    pinned = models._manifest()["data"]["test_single_sha256"]
+    assert data.checksum(data.split("test")) == pinned
+
+
+def test_checksum_mismatch_refused(tmp_path, monkeypatch):
+    shutil.copytree(paths.DATA, tmp_path / "data")
+    with open(tmp_path / "data" / "models" / "gap.pt", "ab") as f:
+        f.write(b"tampered")
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    monkeypatch.setattr(paths, "MANIFEST", tmp_path / "data" / "manifest.json")
+    with pytest.raises(ValueError, match=r"checksum mismatch.*git checkout.*camlib.train gap"):
+        models.load("gap")
+
+
+def test_unknown_model_named():
+    with pytest.raises(ValueError, match="available are"):
+        models.load("resnet50")
+
+
+def test_acol_maps_come_from_the_forward_pass():
+    model = models.load("acol")
+    x = data.split("test", n=4).images
+    out = model.forward_maps(x)
+    assert torch.allclose(out["logits_a"], out["maps_a"].mean((2, 3)))
+    assert torch.allclose(model(x), out["logits_a"] + out["logits_b"])
+    assert out["fused"].min() >= 0 and out["fused"].max() <= 1
