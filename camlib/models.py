@@ -156,13 +156,13 @@ ARCHS = {"gap": GapNet, "gmp": GmpNet, "flatten": FlattenNet, "acol": ACoLNet}
 
 # One recipe per shipped model: everything `train` needs to reproduce the weights.
 RECIPES = {
-    "gap": dict(arch="gap", scene="single", epochs=8, lr=2e-3, batch=64, n_train=6000, seed=0),
-    "gmp": dict(arch="gmp", scene="single", epochs=8, lr=2e-3, batch=64, n_train=6000, seed=0),
-    "flatten": dict(arch="flatten", scene="single", epochs=8, lr=2e-3, batch=64, n_train=6000,
+    "gap": dict(arch="gap", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0),
+    "gmp": dict(arch="gmp", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0),
+    "flatten": dict(arch="flatten", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000,
                     seed=0),
-    "acol": dict(arch="acol", scene="single", epochs=8, lr=2e-3, batch=64, n_train=6000, seed=0,
+    "acol": dict(arch="acol", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0,
                  delta=0.6),
-    "gap_biased": dict(arch="gap", scene="biased", epochs=4, lr=2e-3, batch=64, n_train=6000,
+    "gap_biased": dict(arch="gap", scene="biased", epochs=4, lr=2e-3, batch=64, n_train=2000,
                        seed=0),
 }
 

@@ -1,0 +1,390 @@
+"""Metrics for explanation maps: localization, pointing, faithfulness, sanity checks.
+
+Conventions:
+- `maps` are (N, H, W) at the image size (upsample first with
+  `camlib.upsample(maps, images.shape[-2:])`), numpy arrays or tensors.
+- A box is (x0, y0, x1, y1) in pixels, half-open: columns x0..x1-1 and rows
+  y0..y1-1, so its area is (x1 - x0) * (y1 - y0). ToyPets uses this too.
+- `boxes` holds one entry per image: a box, or a list of boxes (a hit on
+  any of them counts). `masks` are boolean (N, H, W).
+- Functions return the mean over images; `per_image=True` gives the values.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from camlib import hooks
+from camlib.methods import normalize, upsample
+
+__all__ = [
+    "box_from_map",
+    "box_mask",
+    "iou",
+    "localization_accuracy",
+    "max_box_acc",
+    "pointing_game",
+    "energy_pointing_game",
+    "deletion_auc",
+    "insertion_auc",
+    "blur",
+    "average_drop_increase",
+    "spearman",
+    "mask_iou",
+    "pxap",
+]
+
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+# ------------------------------------------------------------- boxes ----
+
+
+def box_from_map(map, fraction: float = 0.2):
+    """Box around the largest 8-connected region where map > fraction * max(map) (Zhou et al., CVPR 2016, sec. 4.1).
+
+    Returns (x0, y0, x1, y1), half-open. Returns None when no pixel passes
+    (an all-zero or all-negative map, or fraction >= 1); `iou` scores None as 0.
+    Ties between equally large regions go to the first in row-major order.
+    """
+    m = _array(map, "map", ndim=2)
+    peak = m.max()
+    if not peak > 0:
+        return None
+    labels, count = ndimage.label(m > fraction * peak, structure=_EIGHT_CONNECTED)
+    if count == 0:
+        return None
+    largest = labels == 1 + np.argmax(np.bincount(labels.ravel())[1:])
+    ys, xs = np.nonzero(largest)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def box_mask(box, shape) -> np.ndarray:
+    """Boolean (H, W) mask that is True inside the half-open box (x0, y0, x1, y1)."""
+    mask = np.zeros(tuple(shape), dtype=bool)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
+    return mask
+
+
+def iou(box_a, box_b) -> float:
+    """Intersection over union of two half-open boxes: |A ∩ B| / |A ∪ B| (None, no box, gives 0)."""
+    if box_a is None or box_b is None:
+        return 0.0
+    ax0, ay0, ax1, ay1 = box_a
+    bx0, by0, bx1, by1 = box_b
+    inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def localization_accuracy(maps, boxes, fraction: float = 0.2, iou_threshold: float = 0.5, per_image: bool = False):
+    """Share of images whose box_from_map(map, fraction) has IoU >= iou_threshold with a ground-truth box.
+
+    The CAM protocol (Zhou et al., CVPR 2016): 20% of the max, largest
+    connected component, IoU >= 0.5 (one map per image: the class of your choice).
+    """
+    maps = _batch(maps)
+    truth = _boxes(boxes, len(maps))
+    hits = np.array([_best_iou(box_from_map(m, fraction), t) >= iou_threshold for m, t in zip(maps, truth)])
+    return hits if per_image else float(hits.mean())
+
+
+class MaxBoxAcc(NamedTuple):
+    accuracy: float  # the best BoxAcc over the thresholds
+    threshold: float  # the threshold tau that gives it (the first, on ties)
+    thresholds: np.ndarray
+    curve: np.ndarray  # BoxAcc at each threshold
+
+
+def max_box_acc(maps, boxes, thresholds=None, iou_threshold: float = 0.5) -> MaxBoxAcc:
+    """MaxBoxAcc (Choe et al., CVPR 2020): max over tau of BoxAcc(tau) = (1/N) sum_n 1[IoU(box(s_n, tau), B_n) >= delta].
+
+    Each map s_n is min-max normalized, one threshold tau serves all images,
+    box(s, tau) is the largest connected region where s > tau.
+    Default thresholds: 0, 0.01, ..., 0.99.
+    """
+    maps = _batch(maps)
+    maps = normalize(torch.from_numpy(maps)).numpy()
+    thresholds = np.arange(100) / 100 if thresholds is None else np.asarray(thresholds, dtype=float)
+    curve = np.array([localization_accuracy(maps, boxes, t, iou_threshold) for t in thresholds])
+    best = int(np.argmax(curve))
+    return MaxBoxAcc(float(curve[best]), float(thresholds[best]), thresholds, curve)
+
+
+# ---------------------------------------------------------- pointing ----
+
+
+def pointing_game(maps, masks, tolerance: float = 0, per_image: bool = False):
+    """Pointing game (Zhang et al., ECCV 2016): a hit when the map's maximum lies within `tolerance` px of the mask.
+
+    The distance is Euclidean to the nearest mask pixel, a hit when <= tolerance
+    (0: inside the mask). TorchRay's protocol counts distances < 15 px.
+    A constant map points nowhere and counts as a miss; ties go to the first
+    maximum in row-major order.
+    """
+    maps, masks = _batch(maps), _masks(masks, maps)
+    hits = []
+    for m, mask in zip(maps, masks):
+        if m.max() == m.min():
+            hits.append(False)
+            continue
+        y, x = np.unravel_index(np.argmax(m), m.shape)
+        distance = 0.0 if mask[y, x] else ndimage.distance_transform_edt(~mask)[y, x]
+        hits.append(distance <= tolerance)
+    hits = np.array(hits)
+    return hits if per_image else float(hits.mean())
+
+
+def energy_pointing_game(maps, regions, per_image: bool = False):
+    """Energy-based pointing game (Wang et al., Score-CAM, CVPRW 2020): sum of L inside / sum of L.
+
+    `regions`: boolean masks (N, H, W), or boxes (one per image, or a list per
+    image: their union). Maps must be non-negative; an all-zero map scores 0.
+    """
+    maps = _batch(maps)
+    if (maps < 0).any():
+        raise ValueError("energy needs non-negative maps; apply a ReLU first, e.g. maps.clamp(min=0) or normalize(maps)")
+    if _is_masks(regions):
+        masks = _masks(regions, maps)
+    else:
+        masks = np.array([np.any([box_mask(b, m.shape) for b in t], axis=0) for m, t in zip(maps, _boxes(regions, len(maps)))])
+    total = maps.sum(axis=(1, 2))
+    inside = (maps * masks).sum(axis=(1, 2))
+    share = np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0)
+    return share if per_image else float(share.mean())
+
+
+# ------------------------------------------------- removal and insertion ----
+
+
+class RemovalCurve(NamedTuple):
+    auc: float  # mean over images of the area under each curve
+    per_image: np.ndarray  # (N,) area under each image's curve
+    curves: np.ndarray  # (N, steps + 1) class probability after each step
+    fractions: np.ndarray  # (steps + 1,) share of pixels changed, from 0 to 1
+
+
+def deletion_auc(model, images, maps, target=None, steps: int = 32, baseline=None, batch_size: int = 64):
+    """Deletion (Petsiuk et al., RISE, BMVC 2018): the probability of class c as the most salient pixels are removed.
+
+    Pixels are replaced by `baseline` (default: each image's mean colour),
+    most salient first, in `steps` equal steps; the AUC is the trapezoid rule
+    on a [0, 1] x-axis. Lower is better. `target`: None (predicted class), an
+    int, or N classes.
+    """
+    base = images.mean(dim=(2, 3), keepdim=True).expand_as(images) if baseline is None else baseline
+    return _removal(model, images, maps, target, steps, start=images, end=base, batch_size=batch_size)
+
+
+def insertion_auc(model, images, maps, target=None, steps: int = 32, baseline=None, batch_size: int = 64):
+    """Insertion (Petsiuk et al., RISE, BMVC 2018): the probability of class c as the most salient pixels are inserted.
+
+    Starts from `baseline` (default: `blur(images)`, RISE's Gaussian blur) and
+    puts the image's pixels back, most salient first. Higher is better.
+    """
+    base = blur(images) if baseline is None else baseline
+    return _removal(model, images, maps, target, steps, start=base, end=images, batch_size=batch_size)
+
+
+def blur(images, sigma: float = 5.0, kernel: int = 11):
+    """Gaussian blur of (N, C, H, W) images, per channel, edges replicated (RISE uses kernel 11, sigma 5 at 224 px)."""
+    t = torch.arange(kernel, dtype=images.dtype, device=images.device) - (kernel - 1) / 2
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    C, pad = images.shape[1], kernel // 2
+    x = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
+    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, -1).repeat(C, 1, 1, 1), groups=C)
+    return torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
+
+
+@torch.no_grad()
+def _removal(model, images, maps, target, steps, start, end, batch_size) -> RemovalCurve:
+    hooks.check_images(model, images)
+    maps = torch.as_tensor(_batch(maps, images.shape[-2:]), device=images.device)
+    N, HW = len(images), maps[0].numel()
+    start, end = (torch.as_tensor(t, dtype=images.dtype, device=images.device).expand_as(images) for t in (start, end))
+    c = hooks.classes(target, model(images))
+    if c.dim() != 1:
+        raise ValueError(f"target has shape {tuple(c.shape)}; pass one class per image, e.g. target[:, k]")
+    order = torch.argsort(maps.flatten(1), dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(HW, device=order.device).expand(N, HW))
+    rank = rank.view(N, 1, *images.shape[-2:])  # rank 0 = the most salient pixel
+    changed = torch.round(torch.linspace(0, HW, steps + 1, device=images.device)).long()  # pixels changed after each step
+    flat = torch.arange(N * (steps + 1), device=images.device)
+    probs = []
+    for chunk in flat.split(batch_size):
+        n, s = chunk // (steps + 1), chunk % (steps + 1)
+        x = torch.where(rank[n] < changed[s].view(-1, 1, 1, 1), end[n], start[n])
+        probs.append(torch.softmax(model(x), dim=1)[torch.arange(len(chunk)), c[n]])
+    curves = torch.cat(probs).view(N, steps + 1).double().cpu().numpy()
+    x = changed.double().cpu().numpy() / HW
+    areas = ((curves[:, 1:] + curves[:, :-1]) / 2 * np.diff(x)).sum(axis=1)
+    return RemovalCurve(float(areas.mean()), areas, curves, x)
+
+
+class AverageDrop(NamedTuple):
+    average_drop: float  # % (lower is better)
+    increase_in_confidence: float  # % (higher is better)
+    Y: np.ndarray  # (N,) probability of the class on the image
+    O: np.ndarray  # (N,) probability of the class on the explanation map E = L ∘ I  # noqa: E741
+
+
+@torch.no_grad()
+def average_drop_increase(model, images, maps, target=None) -> AverageDrop:
+    """Average Drop % and Increase in Confidence % (Chattopadhay et al., WACV 2018, sec. 5.1).
+
+    E = L ∘ I with L the map upsampled to the image size and min-max normalized;
+    Y and O are softmax probabilities of class c on I and on E.
+    Average Drop = (1/N) sum max(0, Y - O) / Y x 100; Increase = (1/N) sum 1[Y < O] x 100.
+    """
+    hooks.check_images(model, images)
+    maps = torch.as_tensor(_batch(maps), dtype=images.dtype, device=images.device)
+    L = normalize(upsample(maps, images.shape[-2:]))
+    logits = model(images)
+    c = hooks.classes(target, logits).view(-1)
+    rows = torch.arange(len(images), device=images.device)
+    Y = torch.softmax(logits, dim=1)[rows, c].double().cpu().numpy()
+    O = torch.softmax(model(L[:, None] * images), dim=1)[rows, c].double().cpu().numpy()  # noqa: E741
+    drop = np.maximum(0.0, Y - O) / Y
+    return AverageDrop(float(100 * drop.mean()), float(100 * (Y < O).mean()), Y, O)
+
+
+# -------------------------------------------------- sanity, segmentation ----
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two maps (flattened): Pearson correlation of their ranks, ties averaged.
+
+    Used for the sanity checks of Adebayo et al. (NeurIPS 2018). Undefined,
+    and returned as NaN (as scipy does), when either map is constant.
+    """
+    a, b = _array(a, "a").ravel(), _array(b, "b").ravel()
+    if a.size != b.size or a.size < 2:
+        raise ValueError(f"spearman needs two maps with the same number of values (>= 2), got {a.size} and {b.size}; compare maps of the same shape")
+    ra, rb = _ranks(a) - (a.size + 1) / 2, _ranks(b) - (b.size + 1) / 2
+    denominator = np.sqrt((ra**2).sum() * (rb**2).sum())
+    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of x; equal values share the mean of their ranks."""
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    new = np.r_[True, sorted_x[1:] != sorted_x[:-1]]  # the first of each run of equal values
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], x.size]  # exclusive
+    ranks = np.empty(x.size)
+    ranks[order] = ((starts + ends + 1) / 2)[np.cumsum(new) - 1]
+    return ranks
+
+
+def mask_iou(pred, true, per_image: bool = False):
+    """Mask IoU |P ∩ T| / |P ∪ T| of boolean masks (H, W) or (N, H, W); two empty masks agree (IoU 1)."""
+    p, t = _binary(pred, "pred"), _binary(true, "true")
+    if p.shape != t.shape:
+        raise ValueError(f"pred has shape {p.shape} but true has {t.shape}; upsample the maps to the mask size first")
+    p, t = p.reshape(-1, *p.shape[-2:]), t.reshape(-1, *t.shape[-2:])
+    inter, union = (p & t).sum(axis=(1, 2)), (p | t).sum(axis=(1, 2))
+    values = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    return values if per_image else float(values.mean())
+
+
+class PxAP(NamedTuple):
+    ap: float  # area under the pixel precision-recall curve
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+
+
+def pxap(maps, masks, thresholds=None) -> PxAP:
+    """PxAP (Choe et al., CVPR 2020): area under the pixel precision-recall curve, pixels of all images pooled.
+
+    Maps are min-max normalized per image; at threshold tau a pixel is
+    predicted foreground when s >= tau. AP = sum_i (R(tau_i) - R(tau_{i+1})) P(tau_i),
+    with R = 0 past the last threshold. Default thresholds: 0, 0.001, ..., 1.
+    """
+    maps = _batch(maps)
+    masks = _masks(masks, maps)
+    scores = normalize(torch.from_numpy(maps)).numpy().ravel()
+    truth = masks.ravel()
+    if not truth.any():
+        raise ValueError("pxap needs at least one foreground pixel in the masks; pass the object masks of the images")
+    tau = np.linspace(0, 1, 1001) if thresholds is None else np.sort(np.asarray(thresholds, dtype=float))
+    tp = truth.sum() - np.searchsorted(np.sort(scores[truth]), tau, side="left")  # foreground with s >= tau
+    predicted = scores.size - np.searchsorted(np.sort(scores), tau, side="left")
+    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 1.0)
+    recall = tp / truth.sum()
+    ap = float((precision * (recall - np.r_[recall[1:], 0.0])).sum())
+    return PxAP(ap, precision, recall, tau)
+
+
+# ---------------------------------------------------------- input checks ----
+
+
+def _array(x, name: str, ndim: int | None = None) -> np.ndarray:
+    a = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array or tensor, got {a.dtype}; pass a numpy array or torch tensor")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D (H, W), got shape {a.shape}; pass one map, e.g. maps[0]")
+    return a.astype(np.float64)
+
+
+def _batch(maps, size=None) -> np.ndarray:
+    a = _array(maps, "maps")
+    if a.ndim != 3:
+        raise ValueError(
+            f"maps must be (N, H, W), one map per image, got shape {a.shape}; "
+            f"for (N, K, H, W) pick one class, maps[:, k]; for one map use maps[None]"
+        )
+    if size is not None and tuple(a.shape[-2:]) != tuple(size):
+        raise ValueError(
+            f"maps are {tuple(a.shape[-2:])} but the images {tuple(size)}; "
+            f"upsample first: camlib.upsample(maps, images.shape[-2:])"
+        )
+    return a
+
+
+def _is_masks(x) -> bool:
+    return (torch.is_tensor(x) or isinstance(x, np.ndarray)) and x.ndim == 3
+
+
+def _masks(masks, maps: np.ndarray) -> np.ndarray:
+    m = _binary(masks, "masks")
+    if m.shape != maps.shape:
+        raise ValueError(
+            f"masks have shape {m.shape} but maps {maps.shape}; pass one (H, W) mask per map, "
+            f"with the maps upsampled to the image size (camlib.upsample(maps, images.shape[-2:]))"
+        )
+    return m
+
+
+def _binary(x, name: str) -> np.ndarray:
+    a = _array(x, name)
+    if not np.isin(a, (0, 1)).all():
+        raise ValueError(f"{name} must be boolean (or 0/1), got other values; threshold a map first, e.g. normalize(maps) >= 0.5")
+    return a.astype(bool)
+
+
+def _boxes(boxes, n: int) -> list:
+    """One list of ground-truth boxes per image."""
+    if len(boxes) != n:
+        raise ValueError(f"got {len(boxes)} box entries for {n} maps; pass one box, or one list of boxes, per image")
+    out = []
+    for b in boxes:
+        a = np.asarray(b.detach().cpu() if torch.is_tensor(b) else b, dtype=float)
+        if a.shape == (4,):
+            a = a[None]
+        if a.ndim != 2 or a.shape[1] != 4 or len(a) == 0:
+            raise ValueError(f"a box entry has shape {a.shape}; pass (x0, y0, x1, y1), or a list of such boxes, per image")
+        out.append([tuple(row) for row in a])
+    return out
+
+
+def _best_iou(box, truth: list) -> float:
+    return max(iou(box, t) for t in truth)

@@ -1,0 +1,87 @@
+"""Tiny seeded models for camlib's tests: small enough that every test runs in milliseconds."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+
+class TinyGap(nn.Module):
+    """conv -> ReLU -> conv -> ReLU -> GAP -> Linear. 'features.3' is the activation that feeds GAP."""
+
+    def __init__(self, classes: int = 5):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU()
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+class TinyConv(nn.Module):
+    """conv1 -> ReLU -> conv2 -> ReLU -> flatten -> fc, hooked at 'relu1'.
+
+    The fc layer has one weight per position, so dS/dA varies over positions
+    (unlike a GAP head, where it is constant per channel).
+    """
+
+    def __init__(self, classes: int = 4, size: int = 6, inplace: bool = False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu1 = nn.ReLU(inplace=inplace)
+        self.conv2 = nn.Conv2d(4, 5, 3, padding=1)
+        self.relu2 = nn.ReLU(inplace=inplace)
+        self.fc = nn.Linear(5 * size * size, classes)
+
+    def forward(self, x):
+        return self.fc(self.relu2(self.conv2(self.relu1(self.conv1(x)))).flatten(1))
+
+
+class TinyHead1x1(nn.Module):
+    """An ACoL-style head: conv -> ReLU -> 1x1 conv with one channel per class -> spatial mean."""
+
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU())
+        self.cls = nn.Conv2d(6, classes, 1)
+
+    def forward(self, x):
+        return self.cls(self.body(x)).mean(dim=(2, 3))
+
+
+def seeded(cls, seed=0, dtype=torch.float64, **kwargs):
+    torch.manual_seed(seed)
+    return cls(**kwargs).to(dtype).eval()
+
+
+@pytest.fixture
+def gap():
+    return seeded(TinyGap)
+
+
+@pytest.fixture
+def conv():
+    return seeded(TinyConv)
+
+
+@pytest.fixture
+def images():
+    """Four seeded 6x6 RGB images in float64 (the methods return float32)."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(4, 3, 6, 6, generator=g, dtype=torch.float64)
+
+
+@pytest.fixture
+def resnet():
+    """torchvision ResNet-18 without weights (in-place ReLUs, each used twice per block), eval mode."""
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None, num_classes=10).eval()
+
+
+@pytest.fixture
+def resnet_images():
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(2, 3, 64, 64, generator=g)
