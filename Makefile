@@ -5,8 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The machine-wide pip constraint some sandboxes carry would cap torch below our pin.
-PIP    := PIP_CONSTRAINT= $(BIN)/python -m pip
+PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
           --nbval-cell-timeout=600 -p no:cacheprovider
 SMOKE  ?= False

@@ -1,18 +1,20 @@
 """How much each method costs, as a ratio to a plain forward pass timed in the same run.
 
-    python -m camlib.bench            # about a minute on a 2-core laptop
-    python -m camlib.bench --quick    # fewer repeats
+    python -m camlib.bench               # about a minute on an idle 2-core laptop
+    python -m camlib.bench --quick       # 3 pairs per figure instead of 5
+    python -m camlib.bench --threads 1   # on a machine shared with other jobs
 
 Models: torchvision ResNet-18 (no weights) at batch 8, 224x224, layer
-"layer4", fc "fc"; the course's GAP network at batch 64, 64x64. Each figure
-is the median over interleaved (method, baseline) pairs, so drift on a shared
-machine cancels. The baseline of the CAM family is `model(images)` under
-`torch.no_grad()`; that of guided backprop a forward plus a backward pass to
-the input. Targets (issue 3): CAM family <= 1.15x for one class per image,
-<= 1.3x for the top-5 classes (target of shape (N, 5); the course's networks
-have 4 classes, so all 4 there); guided backprop <= 1.25x.
+"layer4", fc "fc"; the course's GAP network at batch 64, 64x64, its
+`cam_layer` and `fc_layer`. Each figure is the median over interleaved
+(method, baseline) pairs, so drift on a shared machine cancels. The
+baseline of the CAM family is `model(images)` under `torch.no_grad()`; that
+of guided backprop a forward pass plus a backward pass to the input.
+Targets (issue 3): the CAM family at most 1.15x for one class per image and
+1.3x for the top-5 classes of every image (a target of shape (N, 5); the
+course's networks have 4 classes, so all 4 there); guided backprop 1.25x.
 
-From a notebook: `rows = camlib.bench.run(quick=True)`, then `print(camlib.bench.table(rows))`.
+From a notebook: `rows = camlib.bench.run(quick=True)`, `print(camlib.bench.table(rows))`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torchvision
 
 from camlib import methods as cm
 
-LIMITS = {"one class": 1.15, "top-5": 1.3, "guided": 1.25}
+LIMITS = {"one class": 1.15, "top-k": 1.3, "guided": 1.25}
 
 
 def _sync(device: torch.device) -> None:
@@ -40,8 +42,9 @@ def ratio(method, baseline, pairs: int, device: torch.device) -> tuple[float, fl
     method(), baseline()  # warm up
     ratios, t_method, t_base = [], [], []
     for i in range(pairs):
+        order = [("m", method), ("b", baseline)]
         times = {}
-        for name, fn in (("m", method), ("b", baseline)) if i % 2 == 0 else (("b", baseline), ("m", method)):
+        for name, fn in order if i % 2 == 0 else order[::-1]:
             _sync(device)
             start = time.perf_counter()
             fn()
@@ -67,71 +70,123 @@ def bench_model(name: str, model, images, layer: str, fc: str, pairs: int) -> li
         return torch.autograd.grad(logits.gather(1, logits.argmax(1, keepdim=True)).sum(), x)
 
     logits = forward()
-    k = min(5, logits.shape[1])  # the course's networks have 4 classes: all of them
-    topk = logits.topk(k, dim=1).indices
-    calls = {
+    k = min(5, logits.shape[1])
+    methods = {
         "cam": lambda t: cm.cam(model, images, layer, fc, t),
         "grad_cam": lambda t: cm.grad_cam(model, images, layer, t),
         "grad_cam_pp": lambda t: cm.grad_cam_pp(model, images, layer, t),
         "counterfactual": lambda t: cm.counterfactual(model, images, layer, t),
     }
+    targets = {"one class": (None, LIMITS["one class"])}
+    targets[f"top-{k} (N, {k})"] = (logits.topk(k, dim=1).indices, LIMITS["top-k"])
     rows = []
-    for target_name, target in (("one class", None), (f"top-{k} (N, {k})", topk)):
-        for method, call in calls.items():
-            r, ms, base = ratio(lambda: call(target), forward, pairs, device)
-            limit = LIMITS["one class"] if target is None else LIMITS["top-5"]
+    for target_name, (target, limit) in targets.items():
+        for method, call in methods.items():
+            r, ms, base = ratio(lambda c=call, t=target: c(t), forward, pairs, device)
             rows.append(_row(name, len(images), method, target_name, r, ms, "forward", base, limit))
-    r, ms, base = ratio(lambda: cm.guided_backprop(model, images), forward_backward, pairs, device)
-    rows.append(_row(name, len(images), "guided_backprop", "one class", r, ms, "forward+backward", base, LIMITS["guided"]))
+
+    def guided():
+        return cm.guided_backprop(model, images)
+
+    r, ms, base = ratio(guided, forward_backward, pairs, device)
+    rows.append(
+        _row(
+            name,
+            len(images),
+            "guided_backprop",
+            "one class",
+            r,
+            ms,
+            "forward+backward",
+            base,
+            LIMITS["guided"],
+        )
+    )
     return rows
 
 
 def _row(model, batch, method, target, r, ms, baseline, base_ms, limit) -> dict:
-    return dict(model=model, batch=batch, method=method, target=target, ms=ms, baseline=baseline,
-                baseline_ms=base_ms, ratio=r, limit=limit, ok=r <= limit)
+    return {
+        "model": model,
+        "batch": batch,
+        "method": method,
+        "target": target,
+        "ms": ms,
+        "baseline": baseline,
+        "baseline_ms": base_ms,
+        "ratio": r,
+        "limit": limit,
+        "ok": r <= limit,
+    }
 
 
 def run(quick: bool = False, device: str = "cpu", threads: int | None = None) -> list[dict]:
-    """Benchmark ResNet-18 (batch 8, 224x224) and the course's GAP network (batch 64, 64x64); a list of rows."""
+    """Benchmark ResNet-18 (batch 8, 224x224) and the course's GAP network (batch 64, 64x64).
+
+    Returns one dict per row (model, batch, method, target, ms, baseline,
+    baseline_ms, ratio, limit, ok). `threads` defaults to every core this
+    process may use; the thread count is restored afterwards.
+    """
+    before = torch.get_num_threads()
     torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
-    pairs = 3 if quick else 7
+    pairs = 3 if quick else 5
     dev = torch.device(device)
     g = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    resnet = torchvision.models.resnet18(weights=None).eval().to(dev)
-    rows = bench_model("resnet18", resnet, torch.randn(8, 3, 224, 224, generator=g).to(dev), "layer4", "fc", pairs)
-    gap = _gap_network().eval().to(dev)
-    rows += bench_model("gap", gap, torch.randn(64, 3, 64, 64, generator=g).to(dev), gap.cam_layer, gap.fc_layer, pairs)
+    try:
+        torch.manual_seed(0)
+        resnet = torchvision.models.resnet18(weights=None).eval().to(dev)
+        x = torch.randn(8, 3, 224, 224, generator=g).to(dev)
+        rows = bench_model("resnet18", resnet, x, "layer4", "fc", pairs)
+        gap = _gap_network().eval().to(dev)
+        x = torch.randn(64, 3, 64, 64, generator=g).to(dev)
+        rows += bench_model("gap", gap, x, gap.cam_layer, gap.fc_layer, pairs)
+    finally:
+        torch.set_num_threads(before)
     return rows
 
 
 def _gap_network():
     from camlib import models
 
+    torch.manual_seed(0)
     return models.build("gap")
 
 
 def table(rows: list[dict]) -> str:
     """The rows as a fixed-width text table."""
-    lines = [f"{'model':9} {'batch':>5}  {'method':16} {'target':13} {'ms':>8}  {'baseline':17} {'ms':>8}  "
-             f"{'ratio':>6} {'limit':>6}  ok"]
+    head = ("model", "batch", "method", "target", "ms", "baseline", "ms", "ratio", "limit", "ok")
+    form = "{:9} {:>5}  {:16} {:13} {:>8}  {:17} {:>8}  {:>6} {:>6}  {}"
+    lines = [form.format(*head)]
     for r in rows:
-        lines.append(f"{r['model']:9} {r['batch']:>5}  {r['method']:16} {r['target']:13} {r['ms']:8.1f}  "
-                     f"{r['baseline']:17} {r['baseline_ms']:8.1f}  {r['ratio']:6.2f} {r['limit']:6.2f}  "
-                     f"{'yes' if r['ok'] else 'NO'}")
+        lines.append(
+            form.format(
+                r["model"],
+                r["batch"],
+                r["method"],
+                r["target"],
+                f"{r['ms']:.1f}",
+                r["baseline"],
+                f"{r['baseline_ms']:.1f}",
+                f"{r['ratio']:.2f}",
+                f"{r['limit']:.2f}",
+                "yes" if r["ok"] else "NO",
+            )
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 pairs per figure instead of 7")
+    parser.add_argument("--quick", action="store_true", help="3 pairs per figure instead of 5")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores available)")
+    parser.add_argument("--threads", type=int, default=None, help="default: all usable cores")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = run(quick=args.quick, device=args.device, threads=args.threads)
+    threads = args.threads or len(os.sched_getaffinity(0))
+    rows = run(quick=args.quick, device=args.device, threads=threads)
     print(table(rows))
-    print(f"threads {torch.get_num_threads()}, torch {torch.__version__}, {time.perf_counter() - start:.0f} s")
+    seconds = time.perf_counter() - start
+    print(f"{threads} thread(s), torch {torch.__version__}, {args.device}, {seconds:.0f} s")
     return 0 if all(r["ok"] for r in rows) else 1
 
 

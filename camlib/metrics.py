@@ -16,40 +16,41 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from camlib import hooks
 from camlib.methods import normalize, upsample
 
 __all__ = [
+    "average_drop_increase",
+    "blur",
     "box_from_map",
     "box_mask",
+    "deletion_auc",
+    "energy_pointing_game",
+    "insertion_auc",
     "iou",
     "localization_accuracy",
+    "mask_iou",
     "max_box_acc",
     "pointing_game",
-    "energy_pointing_game",
-    "deletion_auc",
-    "insertion_auc",
-    "blur",
-    "average_drop_increase",
-    "spearman",
-    "mask_iou",
     "pxap",
+    "spearman",
 ]
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
-
-# ------------------------------------------------------------- boxes ----
+# ---------------------------------------------------------------- boxes ----
 
 
 def box_from_map(map, fraction: float = 0.2):
-    """Box around the largest 8-connected region where map > fraction * max(map) (Zhou et al., CVPR 2016, sec. 4.1).
+    """Box around the largest 8-connected region where map > fraction * max(map).
 
-    Returns (x0, y0, x1, y1), half-open. Returns None when no pixel passes
-    (an all-zero or all-negative map, or fraction >= 1); `iou` scores None as 0.
-    Ties between equally large regions go to the first in row-major order.
+    The box protocol of Zhou et al. (CVPR 2016, sec. 3.1) with fraction 0.2.
+    Returns (x0, y0, x1, y1), half-open, or None when no pixel passes (an
+    all-zero or all-negative map, or fraction >= 1); `iou` scores None as 0.
+    Of equally large regions the first in row-major order wins.
     """
     m = _array(map, "map", ndim=2)
     peak = m.max()
@@ -66,13 +67,13 @@ def box_from_map(map, fraction: float = 0.2):
 def box_mask(box, shape) -> np.ndarray:
     """Boolean (H, W) mask that is True inside the half-open box (x0, y0, x1, y1)."""
     mask = np.zeros(tuple(shape), dtype=bool)
-    x0, y0, x1, y1 = (int(v) for v in box)
-    mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
+    x0, y0, x1, y1 = (max(int(v), 0) for v in box)
+    mask[y0:y1, x0:x1] = True
     return mask
 
 
 def iou(box_a, box_b) -> float:
-    """Intersection over union of two half-open boxes: |A ∩ B| / |A ∪ B| (None, no box, gives 0)."""
+    """Intersection over union of two half-open boxes, |A ∩ B| / |A ∪ B|; None (no box) gives 0."""
     if box_a is None or box_b is None:
         return 0.0
     ax0, ay0, ax1, ay1 = box_a
@@ -82,15 +83,20 @@ def iou(box_a, box_b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def localization_accuracy(maps, boxes, fraction: float = 0.2, iou_threshold: float = 0.5, per_image: bool = False):
-    """Share of images whose box_from_map(map, fraction) has IoU >= iou_threshold with a ground-truth box.
+def localization_accuracy(maps, boxes, fraction=0.2, iou_threshold=0.5, per_image=False):
+    """Share of images whose box_from_map(map, fraction) has IoU >= iou_threshold with a true box.
 
-    The CAM protocol (Zhou et al., CVPR 2016): 20% of the max, largest
-    connected component, IoU >= 0.5 (one map per image: the class of your choice).
+    The CAM protocol (Zhou et al., CVPR 2016): 20% of the max, the largest
+    connected component, IoU >= 0.5; one map per image, for the class you choose.
     """
     maps = _batch(maps)
     truth = _boxes(boxes, len(maps))
-    hits = np.array([_best_iou(box_from_map(m, fraction), t) >= iou_threshold for m, t in zip(maps, truth)])
+    hits = np.array(
+        [
+            _best_iou(box_from_map(m, fraction), t) >= iou_threshold
+            for m, t in zip(maps, truth, strict=True)
+        ]
+    )
     return hits if per_image else float(hits.mean())
 
 
@@ -102,34 +108,34 @@ class MaxBoxAcc(NamedTuple):
 
 
 def max_box_acc(maps, boxes, thresholds=None, iou_threshold: float = 0.5) -> MaxBoxAcc:
-    """MaxBoxAcc (Choe et al., CVPR 2020): max over tau of BoxAcc(tau) = (1/N) sum_n 1[IoU(box(s_n, tau), B_n) >= delta].
+    """MaxBoxAcc (Choe et al., CVPR 2020): max over tau of BoxAcc(tau).
 
-    Each map s_n is min-max normalized, one threshold tau serves all images,
-    box(s, tau) is the largest connected region where s > tau.
-    Default thresholds: 0, 0.01, ..., 0.99.
+    BoxAcc(tau) = (1/N) sum_n 1[IoU(box(s_n, tau), B_n) >= delta], each map s_n
+    min-max normalized, one tau for all images, box(s, tau) around the largest
+    connected region where s > tau. Default thresholds: 0, 0.01, ..., 0.99.
     """
-    maps = _batch(maps)
-    maps = normalize(torch.from_numpy(maps)).numpy()
-    thresholds = np.arange(100) / 100 if thresholds is None else np.asarray(thresholds, dtype=float)
-    curve = np.array([localization_accuracy(maps, boxes, t, iou_threshold) for t in thresholds])
+    maps = normalize(torch.from_numpy(_batch(maps))).numpy()
+    taus = np.arange(100) / 100 if thresholds is None else np.asarray(thresholds, dtype=float)
+    curve = np.array([localization_accuracy(maps, boxes, tau, iou_threshold) for tau in taus])
     best = int(np.argmax(curve))
-    return MaxBoxAcc(float(curve[best]), float(thresholds[best]), thresholds, curve)
+    return MaxBoxAcc(float(curve[best]), float(taus[best]), taus, curve)
 
 
-# ---------------------------------------------------------- pointing ----
+# ------------------------------------------------------------- pointing ----
 
 
 def pointing_game(maps, masks, tolerance: float = 0, per_image: bool = False):
-    """Pointing game (Zhang et al., ECCV 2016): a hit when the map's maximum lies within `tolerance` px of the mask.
+    """Pointing game (Zhang et al., ECCV 2016): a hit when the map's maximum is on the object.
 
-    The distance is Euclidean to the nearest mask pixel, a hit when <= tolerance
-    (0: inside the mask). TorchRay's protocol counts distances < 15 px.
-    A constant map points nowhere and counts as a miss; ties go to the first
-    maximum in row-major order.
+    Hit when the Euclidean distance from the maximum to the nearest mask pixel
+    is <= `tolerance` px (0: inside the mask; TorchRay counts distances < 15).
+    A constant map points nowhere and misses; ties go to the first maximum in
+    row-major order.
     """
-    maps, masks = _batch(maps), _masks(masks, maps)
+    maps = _batch(maps)
+    masks = _masks(masks, maps)
     hits = []
-    for m, mask in zip(maps, masks):
+    for m, mask in zip(maps, masks, strict=True):
         if m.max() == m.min():
             hits.append(False)
             continue
@@ -141,25 +147,29 @@ def pointing_game(maps, masks, tolerance: float = 0, per_image: bool = False):
 
 
 def energy_pointing_game(maps, regions, per_image: bool = False):
-    """Energy-based pointing game (Wang et al., Score-CAM, CVPRW 2020): sum of L inside / sum of L.
+    """Energy-based pointing game (Wang et al., Score-CAM, CVPRW 2020): sum L inside / sum L.
 
     `regions`: boolean masks (N, H, W), or boxes (one per image, or a list per
     image: their union). Maps must be non-negative; an all-zero map scores 0.
     """
     maps = _batch(maps)
     if (maps < 0).any():
-        raise ValueError("energy needs non-negative maps; apply a ReLU first, e.g. maps.clamp(min=0) or normalize(maps)")
+        raise ValueError(
+            "energy needs non-negative maps; apply a ReLU first, e.g. maps.clamp(min=0), "
+            "or normalize(maps)"
+        )
     if _is_masks(regions):
         masks = _masks(regions, maps)
     else:
-        masks = np.array([np.any([box_mask(b, m.shape) for b in t], axis=0) for m, t in zip(maps, _boxes(regions, len(maps)))])
+        per_image_boxes = _boxes(regions, len(maps))
+        masks = np.array([sum(box_mask(b, maps.shape[1:]) for b in t) > 0 for t in per_image_boxes])
     total = maps.sum(axis=(1, 2))
     inside = (maps * masks).sum(axis=(1, 2))
     share = np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0)
     return share if per_image else float(share.mean())
 
 
-# ------------------------------------------------- removal and insertion ----
+# ------------------------------------------------ deletion and insertion ----
 
 
 class RemovalCurve(NamedTuple):
@@ -169,56 +179,61 @@ class RemovalCurve(NamedTuple):
     fractions: np.ndarray  # (steps + 1,) share of pixels changed, from 0 to 1
 
 
-def deletion_auc(model, images, maps, target=None, steps: int = 32, baseline=None, batch_size: int = 64):
-    """Deletion (Petsiuk et al., RISE, BMVC 2018): the probability of class c as the most salient pixels are removed.
+def deletion_auc(model, images, maps, target=None, steps=32, baseline=None, batch_size=64):
+    """Deletion (Petsiuk et al., RISE, BMVC 2018): p(class) as the most salient pixels go.
 
-    Pixels are replaced by `baseline` (default: each image's mean colour),
-    most salient first, in `steps` equal steps; the AUC is the trapezoid rule
-    on a [0, 1] x-axis. Lower is better. `target`: None (predicted class), an
-    int, or N classes.
+    Pixels are replaced by `baseline` (default: each image's mean colour; any
+    tensor that broadcasts to the images), most salient first, in `steps`
+    equal steps. The AUC is the trapezoid rule on a [0, 1] x-axis; lower is
+    better. `target`: None (predicted class), an int, or N classes.
     """
-    base = images.mean(dim=(2, 3), keepdim=True).expand_as(images) if baseline is None else baseline
-    return _removal(model, images, maps, target, steps, start=images, end=base, batch_size=batch_size)
+    return _removal(model, images, maps, target, steps, baseline, batch_size, insert=False)
 
 
-def insertion_auc(model, images, maps, target=None, steps: int = 32, baseline=None, batch_size: int = 64):
-    """Insertion (Petsiuk et al., RISE, BMVC 2018): the probability of class c as the most salient pixels are inserted.
+def insertion_auc(model, images, maps, target=None, steps=32, baseline=None, batch_size=64):
+    """Insertion (Petsiuk et al., RISE, BMVC 2018): p(class) as the most salient pixels come back.
 
-    Starts from `baseline` (default: `blur(images)`, RISE's Gaussian blur) and
-    puts the image's pixels back, most salient first. Higher is better.
+    Starts from `baseline` (default: `blur(images)`, RISE's Gaussian blur)
+    and puts the image's pixels back, most salient first. Higher is better.
     """
-    base = blur(images) if baseline is None else baseline
-    return _removal(model, images, maps, target, steps, start=base, end=images, batch_size=batch_size)
+    return _removal(model, images, maps, target, steps, baseline, batch_size, insert=True)
 
 
 def blur(images, sigma: float = 5.0, kernel: int = 11):
-    """Gaussian blur of (N, C, H, W) images, per channel, edges replicated (RISE uses kernel 11, sigma 5 at 224 px)."""
+    """Gaussian blur of (N, C, H, W) images per channel, edges replicated.
+
+    RISE blurs with kernel 11 and sigma 5 at 224 px; pass a smaller sigma
+    for small images if the default wipes out too much.
+    """
     t = torch.arange(kernel, dtype=images.dtype, device=images.device) - (kernel - 1) / 2
     g = torch.exp(-(t**2) / (2 * sigma**2))
     g = g / g.sum()
     C, pad = images.shape[1], kernel // 2
-    x = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
-    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, -1).repeat(C, 1, 1, 1), groups=C)
-    return torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
+    x = F.pad(images, (pad, pad, pad, pad), mode="replicate")
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(C, 1, 1, kernel), groups=C)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(C, 1, kernel, 1), groups=C)
 
 
 @torch.no_grad()
-def _removal(model, images, maps, target, steps, start, end, batch_size) -> RemovalCurve:
+def _removal(model, images, maps, target, steps, baseline, batch_size, insert) -> RemovalCurve:
     hooks.check_images(model, images)
     maps = torch.as_tensor(_batch(maps, images.shape[-2:]), device=images.device)
-    N, HW = len(images), maps[0].numel()
-    start, end = (torch.as_tensor(t, dtype=images.dtype, device=images.device).expand_as(images) for t in (start, end))
+    if baseline is None:
+        baseline = blur(images) if insert else images.mean(dim=(2, 3), keepdim=True)
+    baseline = torch.as_tensor(baseline, dtype=images.dtype, device=images.device)
+    start, end = (baseline.expand_as(images), images) if insert else (images, baseline)
+    end = end.expand_as(images)
     c = hooks.classes(target, model(images))
     if c.dim() != 1:
-        raise ValueError(f"target has shape {tuple(c.shape)}; pass one class per image, e.g. target[:, k]")
+        raise ValueError(f"target has shape {tuple(c.shape)}; pass one class per image")
+    N, HW = maps.shape[0], maps[0].numel()
     order = torch.argsort(maps.flatten(1), dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(HW, device=order.device).expand(N, HW))
-    rank = rank.view(N, 1, *images.shape[-2:])  # rank 0 = the most salient pixel
-    changed = torch.round(torch.linspace(0, HW, steps + 1, device=images.device)).long()  # pixels changed after each step
-    flat = torch.arange(N * (steps + 1), device=images.device)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(HW).expand(N, HW).to(order))
+    rank = rank.view(N, 1, *images.shape[-2:])  # rank 0: the most salient pixel
+    changed = torch.linspace(0, HW, steps + 1, device=images.device).round().long()
     probs = []
-    for chunk in flat.split(batch_size):
-        n, s = chunk // (steps + 1), chunk % (steps + 1)
+    for chunk in torch.arange(N * (steps + 1), device=images.device).split(batch_size):
+        n, s = chunk // (steps + 1), chunk % (steps + 1)  # image n after step s
         x = torch.where(rank[n] < changed[s].view(-1, 1, 1, 1), end[n], start[n])
         probs.append(torch.softmax(model(x), dim=1)[torch.arange(len(chunk)), c[n]])
     curves = torch.cat(probs).view(N, steps + 1).double().cpu().numpy()
@@ -230,42 +245,48 @@ def _removal(model, images, maps, target, steps, start, end, batch_size) -> Remo
 class AverageDrop(NamedTuple):
     average_drop: float  # % (lower is better)
     increase_in_confidence: float  # % (higher is better)
-    Y: np.ndarray  # (N,) probability of the class on the image
-    O: np.ndarray  # (N,) probability of the class on the explanation map E = L ∘ I  # noqa: E741
+    Y: np.ndarray  # (N,) probability of the class on the image I
+    O: np.ndarray  # (N,) probability of the class on the explanation map E = L ∘ I
 
 
 @torch.no_grad()
 def average_drop_increase(model, images, maps, target=None) -> AverageDrop:
     """Average Drop % and Increase in Confidence % (Chattopadhay et al., WACV 2018, sec. 5.1).
 
-    E = L ∘ I with L the map upsampled to the image size and min-max normalized;
-    Y and O are softmax probabilities of class c on I and on E.
-    Average Drop = (1/N) sum max(0, Y - O) / Y x 100; Increase = (1/N) sum 1[Y < O] x 100.
+    E = L ∘ I, with L the map upsampled to the image size and min-max
+    normalized; Y and O are the softmax probabilities of class c on I and E.
+    Average Drop = (1/N) sum_n max(0, Y_n - O_n) / Y_n x 100;
+    Increase in Confidence = (1/N) sum_n 1[Y_n < O_n] x 100.
     """
     hooks.check_images(model, images)
     maps = torch.as_tensor(_batch(maps), dtype=images.dtype, device=images.device)
     L = normalize(upsample(maps, images.shape[-2:]))
     logits = model(images)
-    c = hooks.classes(target, logits).view(-1)
+    c = hooks.classes(target, logits)
+    if c.dim() != 1:
+        raise ValueError(f"target has shape {tuple(c.shape)}; pass one class per image")
     rows = torch.arange(len(images), device=images.device)
     Y = torch.softmax(logits, dim=1)[rows, c].double().cpu().numpy()
-    O = torch.softmax(model(L[:, None] * images), dim=1)[rows, c].double().cpu().numpy()  # noqa: E741
+    O = torch.softmax(model(L[:, None] * images), dim=1)[rows, c].double().cpu().numpy()
     drop = np.maximum(0.0, Y - O) / Y
     return AverageDrop(float(100 * drop.mean()), float(100 * (Y < O).mean()), Y, O)
 
 
-# -------------------------------------------------- sanity, segmentation ----
+# ------------------------------------------------ sanity, segmentation ----
 
 
 def spearman(a, b) -> float:
-    """Spearman rank correlation of two maps (flattened): Pearson correlation of their ranks, ties averaged.
+    """Spearman rank correlation of two maps, flattened: Pearson correlation of their ranks.
 
-    Used for the sanity checks of Adebayo et al. (NeurIPS 2018). Undefined,
-    and returned as NaN (as scipy does), when either map is constant.
+    Tied values share their mean rank. Used for the sanity checks of Adebayo
+    et al. (NeurIPS 2018). Undefined, so NaN (as in scipy), when a map is constant.
     """
     a, b = _array(a, "a").ravel(), _array(b, "b").ravel()
     if a.size != b.size or a.size < 2:
-        raise ValueError(f"spearman needs two maps with the same number of values (>= 2), got {a.size} and {b.size}; compare maps of the same shape")
+        raise ValueError(
+            f"spearman needs two maps with the same number (>= 2) of values, got {a.size} and "
+            f"{b.size}; compare maps of the same shape"
+        )
     ra, rb = _ranks(a) - (a.size + 1) / 2, _ranks(b) - (b.size + 1) / 2
     denominator = np.sqrt((ra**2).sum() * (rb**2).sum())
     return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
@@ -275,19 +296,21 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 1..n of x; equal values share the mean of their ranks."""
     order = np.argsort(x, kind="stable")
     sorted_x = x[order]
-    new = np.r_[True, sorted_x[1:] != sorted_x[:-1]]  # the first of each run of equal values
-    starts = np.flatnonzero(new)
+    first = np.r_[True, sorted_x[1:] != sorted_x[:-1]]  # the first of each run of equal values
+    starts = np.flatnonzero(first)
     ends = np.r_[starts[1:], x.size]  # exclusive
     ranks = np.empty(x.size)
-    ranks[order] = ((starts + ends + 1) / 2)[np.cumsum(new) - 1]
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(first) - 1]
     return ranks
 
 
 def mask_iou(pred, true, per_image: bool = False):
-    """Mask IoU |P ∩ T| / |P ∪ T| of boolean masks (H, W) or (N, H, W); two empty masks agree (IoU 1)."""
+    """Mask IoU |P ∩ T| / |P ∪ T| of boolean masks (H, W) or (N, H, W); two empty masks give 1."""
     p, t = _binary(pred, "pred"), _binary(true, "true")
     if p.shape != t.shape:
-        raise ValueError(f"pred has shape {p.shape} but true has {t.shape}; upsample the maps to the mask size first")
+        raise ValueError(
+            f"pred has shape {p.shape} but true {t.shape}; upsample the maps to the mask size first"
+        )
     p, t = p.reshape(-1, *p.shape[-2:]), t.reshape(-1, *t.shape[-2:])
     inter, union = (p & t).sum(axis=(1, 2)), (p | t).sum(axis=(1, 2))
     values = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
@@ -302,36 +325,36 @@ class PxAP(NamedTuple):
 
 
 def pxap(maps, masks, thresholds=None) -> PxAP:
-    """PxAP (Choe et al., CVPR 2020): area under the pixel precision-recall curve, pixels of all images pooled.
+    """PxAP (Choe et al., CVPR 2020): area under the pixel precision-recall curve.
 
-    Maps are min-max normalized per image; at threshold tau a pixel is
-    predicted foreground when s >= tau. AP = sum_i (R(tau_i) - R(tau_{i+1})) P(tau_i),
-    with R = 0 past the last threshold. Default thresholds: 0, 0.001, ..., 1.
+    Maps are min-max normalized per image and the pixels of all images are
+    pooled; at threshold tau a pixel is foreground when s >= tau.
+    AP = sum_i (R(tau_i) - R(tau_i+1)) P(tau_i), with R = 0 past the last
+    threshold. Default thresholds: 0, 0.001, ..., 1.
     """
     maps = _batch(maps)
-    masks = _masks(masks, maps)
+    truth = _masks(masks, maps).ravel()
     scores = normalize(torch.from_numpy(maps)).numpy().ravel()
-    truth = masks.ravel()
     if not truth.any():
-        raise ValueError("pxap needs at least one foreground pixel in the masks; pass the object masks of the images")
-    tau = np.linspace(0, 1, 1001) if thresholds is None else np.sort(np.asarray(thresholds, dtype=float))
-    tp = truth.sum() - np.searchsorted(np.sort(scores[truth]), tau, side="left")  # foreground with s >= tau
-    predicted = scores.size - np.searchsorted(np.sort(scores), tau, side="left")
+        raise ValueError("pxap needs foreground pixels in the masks; pass the objects' masks")
+    taus = np.linspace(0, 1, 1001) if thresholds is None else np.sort(np.asarray(thresholds, float))
+    tp = truth.sum() - np.searchsorted(np.sort(scores[truth]), taus)  # foreground with s >= tau
+    predicted = scores.size - np.searchsorted(np.sort(scores), taus)  # pixels with s >= tau
     precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 1.0)
     recall = tp / truth.sum()
     ap = float((precision * (recall - np.r_[recall[1:], 0.0])).sum())
-    return PxAP(ap, precision, recall, tau)
+    return PxAP(ap, precision, recall, taus)
 
 
-# ---------------------------------------------------------- input checks ----
+# --------------------------------------------------------- input checks ----
 
 
 def _array(x, name: str, ndim: int | None = None) -> np.ndarray:
     a = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array or tensor, got {a.dtype}; pass a numpy array or torch tensor")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}; pass an array or tensor")
     if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D (H, W), got shape {a.shape}; pass one map, e.g. maps[0]")
+        raise ValueError(f"{name} must be (H, W), got shape {a.shape}; pass one map, e.g. maps[0]")
     return a.astype(np.float64)
 
 
@@ -340,7 +363,7 @@ def _batch(maps, size=None) -> np.ndarray:
     if a.ndim != 3:
         raise ValueError(
             f"maps must be (N, H, W), one map per image, got shape {a.shape}; "
-            f"for (N, K, H, W) pick one class, maps[:, k]; for one map use maps[None]"
+            f"for (N, T, H, W) pick one class, maps[:, t]; for one map use maps[None]"
         )
     if size is not None and tuple(a.shape[-2:]) != tuple(size):
         raise ValueError(
@@ -359,7 +382,7 @@ def _masks(masks, maps: np.ndarray) -> np.ndarray:
     if m.shape != maps.shape:
         raise ValueError(
             f"masks have shape {m.shape} but maps {maps.shape}; pass one (H, W) mask per map, "
-            f"with the maps upsampled to the image size (camlib.upsample(maps, images.shape[-2:]))"
+            f"with the maps at the image size: camlib.upsample(maps, images.shape[-2:])"
         )
     return m
 
@@ -367,22 +390,29 @@ def _masks(masks, maps: np.ndarray) -> np.ndarray:
 def _binary(x, name: str) -> np.ndarray:
     a = _array(x, name)
     if not np.isin(a, (0, 1)).all():
-        raise ValueError(f"{name} must be boolean (or 0/1), got other values; threshold a map first, e.g. normalize(maps) >= 0.5")
+        raise ValueError(
+            f"{name} must be boolean (or 0/1), got other values; threshold a map first, "
+            f"e.g. normalize(maps) >= 0.5"
+        )
     return a.astype(bool)
 
 
 def _boxes(boxes, n: int) -> list:
     """One list of ground-truth boxes per image."""
     if len(boxes) != n:
-        raise ValueError(f"got {len(boxes)} box entries for {n} maps; pass one box, or one list of boxes, per image")
+        raise ValueError(
+            f"got {len(boxes)} box entries for {n} maps; pass one box, or one list of boxes, "
+            f"per image"
+        )
     out = []
     for b in boxes:
         a = np.asarray(b.detach().cpu() if torch.is_tensor(b) else b, dtype=float)
-        if a.shape == (4,):
-            a = a[None]
-        if a.ndim != 2 or a.shape[1] != 4 or len(a) == 0:
-            raise ValueError(f"a box entry has shape {a.shape}; pass (x0, y0, x1, y1), or a list of such boxes, per image")
-        out.append([tuple(row) for row in a])
+        if a.ndim not in (1, 2) or a.shape[-1] != 4 or a.size == 0:
+            raise ValueError(
+                f"a box entry has shape {a.shape}; pass (x0, y0, x1, y1), or a list of such "
+                f"boxes, per image"
+            )
+        out.append([tuple(row) for row in a.reshape(-1, 4)])
     return out
 
 

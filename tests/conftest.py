@@ -7,7 +7,7 @@ from torch import nn
 
 
 class TinyGap(nn.Module):
-    """conv -> ReLU -> conv -> ReLU -> GAP -> Linear. 'features.3' is the activation that feeds GAP."""
+    """conv -> ReLU -> conv -> ReLU -> GAP -> Linear; 'features.3' is the activation GAP pools."""
 
     def __init__(self, classes: int = 5):
         super().__init__()
@@ -76,7 +76,7 @@ def images():
 
 @pytest.fixture
 def resnet():
-    """torchvision ResNet-18 without weights (in-place ReLUs, each used twice per block), eval mode."""
+    """torchvision ResNet-18, no weights, eval mode: in-place ReLUs, each used twice per block."""
     torch.manual_seed(0)
     return torchvision.models.resnet18(weights=None, num_classes=10).eval()
 
@@ -85,3 +85,12 @@ def resnet():
 def resnet_images():
     g = torch.Generator().manual_seed(2)
     return torch.randn(2, 3, 64, 64, generator=g)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, and a shared machine does not stall them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

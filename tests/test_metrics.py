@@ -8,6 +8,8 @@ from torch import nn
 
 import camlib.metrics as mt
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def box_map(box, shape=(20, 30), value=1.0):
     m = np.zeros(shape)
@@ -29,9 +31,16 @@ def test_box_from_a_box_map_is_the_box():
 
 
 def test_largest_connected_component_wins():
-    m = box_map((0, 0, 3, 3), value=1.0) + box_map((10, 5, 20, 15), value=0.5)  # small peak, big plateau
+    m = box_map((0, 0, 3, 3), value=1.0) + box_map(
+        (10, 5, 20, 15), value=0.5
+    )  # small peak, big plateau
     assert mt.box_from_map(m, 0.2) == (10, 5, 20, 15)
-    assert mt.box_from_map(m, 0.6) == (0, 0, 3, 3)  # above 60% of the max only the small blob is left
+    assert mt.box_from_map(m, 0.6) == (
+        0,
+        0,
+        3,
+        3,
+    )  # above 60% of the max only the small blob is left
 
 
 def test_eight_connectivity_joins_diagonal_pixels():
@@ -64,20 +73,35 @@ def test_iou_known_values():
 
 def test_localization_accuracy_with_several_truth_boxes():
     maps = np.stack([box_map((0, 0, 10, 10)), box_map((0, 0, 10, 10)), box_map((0, 0, 10, 4))])
-    boxes = [[(20, 10, 30, 20), (0, 0, 10, 10)], (0, 0, 10, 10), (0, 0, 10, 10)]  # 3rd: IoU 0.4, a miss
+    boxes = [
+        [(20, 10, 30, 20), (0, 0, 10, 10)],
+        (0, 0, 10, 10),
+        (0, 0, 10, 10),
+    ]  # 3rd: IoU 0.4, a miss
     assert mt.localization_accuracy(maps, boxes, per_image=True).tolist() == [True, True, False]
     assert mt.localization_accuracy(maps, boxes) == pytest.approx(2 / 3)
     assert mt.localization_accuracy(maps, boxes, iou_threshold=0.4) == 1.0
 
 
 def test_max_box_acc_picks_the_right_threshold():
-    # The object is 1.0, a halo around it 0.25: only thresholds >= 0.25 (the map must be > tau) give its box.
+    # The object is 1.0, a halo around it 0.25: thresholds >= 0.25 (map > tau) box the object.
     obj = (5, 5, 15, 15)
     m = box_map((2, 2, 18, 18), value=0.25)
     m[5:15, 5:15] = 1.0
     maps = np.stack([m, m * 10 - 3])  # min-max normalized: scale and offset do not matter
     result = mt.max_box_acc(maps, [obj, obj], thresholds=np.linspace(0, 0.9, 10))
-    assert result.curve.tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]  # the halo box has IoU 100/256 < 0.5
+    assert result.curve.tolist() == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+    ]  # the halo box has IoU 100/256 < 0.5
     assert result.accuracy == 1.0 and result.threshold == pytest.approx(0.3)
     default = mt.max_box_acc(maps, [obj, obj])
     assert len(default.thresholds) == 100 and default.threshold == 0.25 and default.curve[24] == 0
@@ -94,8 +118,16 @@ def test_pointing_game_hit_miss_and_tolerance():
     maps[1, 3, 8] = 1.0  # 4 px right of the mask's last column (4)
     maps[2] = 0.5  # constant: points nowhere
     assert mt.pointing_game(maps, masks, per_image=True).tolist() == [True, False, False]
-    assert mt.pointing_game(maps, masks, tolerance=4, per_image=True).tolist() == [True, True, False]
-    assert mt.pointing_game(maps, masks, tolerance=3.9, per_image=True).tolist() == [True, False, False]
+    assert mt.pointing_game(maps, masks, tolerance=4, per_image=True).tolist() == [
+        True,
+        True,
+        False,
+    ]
+    assert mt.pointing_game(maps, masks, tolerance=3.9, per_image=True).tolist() == [
+        True,
+        False,
+        False,
+    ]
 
 
 def test_energy_pointing_game():
@@ -166,8 +198,8 @@ def test_average_drop_and_increase_hand_computed():
     maps = torch.zeros(2, 4, 4)
     maps[:, :, :2] = 1.0
     result = mt.average_drop_increase(MeanRed(), x, maps, target=1)
-    sig = lambda t: 1 / (1 + np.exp(-t))  # noqa: E731
-    Y, O = np.array([sig(4.0), sig(2.0)]), np.array([sig(2.0), sig(2.0)])  # noqa: E741
+    Y = 1 / (1 + np.exp(-np.array([4.0, 2.0])))
+    O = 1 / (1 + np.exp(-np.array([2.0, 2.0])))
     assert np.allclose(result.Y, Y) and np.allclose(result.O, O)
     assert result.average_drop == pytest.approx(100 * ((Y[0] - O[0]) / Y[0] + 0) / 2)
     assert result.increase_in_confidence == 0.0
@@ -185,7 +217,9 @@ def test_spearman_against_scipy():
     b = a + g.normal(size=(7, 7))
     ties = np.round(b, 0)  # many ties
     for x, y in [(a, b), (a, ties), (ties, np.round(a, 0)), (a, -a)]:
-        assert mt.spearman(x, y) == pytest.approx(scipy.stats.spearmanr(x.ravel(), y.ravel()).statistic, abs=1e-12)
+        assert mt.spearman(x, y) == pytest.approx(
+            scipy.stats.spearmanr(x.ravel(), y.ravel()).statistic, abs=1e-12
+        )
     assert mt.spearman(torch.tensor(a), torch.tensor(b)) == pytest.approx(mt.spearman(a, b))
     assert mt.spearman([1, 2, 3], [10, 20, 30]) == 1.0
     assert np.isnan(mt.spearman(np.zeros(5), np.arange(5)))
@@ -195,7 +229,10 @@ def test_mask_iou():
     a = np.zeros((2, 4, 4), dtype=bool)
     b = np.zeros((2, 4, 4), dtype=bool)
     a[0, :2], b[0, 1:3] = True, True  # 4 shared pixels of 12
-    assert mt.mask_iou(a, b, per_image=True).tolist() == [pytest.approx(1 / 3), 1.0]  # two empty masks agree
+    assert mt.mask_iou(a, b, per_image=True).tolist() == [
+        pytest.approx(1 / 3),
+        1.0,
+    ]  # two empty masks agree
     assert mt.mask_iou(a[0], a[0]) == 1.0
 
 
@@ -206,7 +243,9 @@ def test_pxap():
     perfect = masks * 3.0 + 1.0
     assert mt.pxap(perfect, masks).ap == pytest.approx(1.0)
     inverted = mt.pxap(~masks * 1.0, masks)
-    assert inverted.ap == pytest.approx(masks.mean())  # only the threshold 0 finds the object: P = share of fg
+    assert inverted.ap == pytest.approx(
+        masks.mean()
+    )  # only the threshold 0 finds the object: P = share of fg
     # a hand case: scores 0.9, 0.5 (fg), 0.7, 0.0 (bg) -> AP = 1 * 1/2 + 2/3 * 1/2
     m = np.array([[[0.9, 0.5, 0.7, 0.0]]])
     t = np.array([[[True, True, False, False]]])
@@ -219,11 +258,23 @@ def test_pxap():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: mt.localization_accuracy(np.zeros((2, 4, 4)), [(0, 0, 1, 1)]), "one box, or one list of boxes, per image"),
-        (lambda: mt.localization_accuracy(np.zeros((2, 3, 4, 4)), [(0, 0, 1, 1)] * 2), "maps[:, k]"),
-        (lambda: mt.pointing_game(np.zeros((1, 4, 4)), np.ones((1, 8, 8), bool)), "camlib.upsample"),
+        (
+            lambda: mt.localization_accuracy(np.zeros((2, 4, 4)), [(0, 0, 1, 1)]),
+            "one box, or one list of boxes, per image",
+        ),
+        (
+            lambda: mt.localization_accuracy(np.zeros((2, 3, 4, 4)), [(0, 0, 1, 1)] * 2),
+            "maps[:, t]",
+        ),
+        (
+            lambda: mt.pointing_game(np.zeros((1, 4, 4)), np.ones((1, 8, 8), bool)),
+            "camlib.upsample",
+        ),
         (lambda: mt.pxap(np.zeros((1, 4, 4)), np.full((1, 4, 4), 0.5)), "threshold a map first"),
-        (lambda: mt.deletion_auc(MeanRed(), torch.zeros(1, 3, 8, 8), torch.zeros(1, 4, 4)), "upsample first"),
+        (
+            lambda: mt.deletion_auc(MeanRed(), torch.zeros(1, 3, 8, 8), torch.zeros(1, 4, 4)),
+            "upsample first",
+        ),
         (lambda: mt.box_from_map(np.zeros((1, 4, 4))), "pass one map, e.g. maps[0]"),
         (lambda: mt.spearman(np.zeros(3), np.zeros(4)), "same shape"),
     ],

@@ -1,4 +1,4 @@
-"""Every call leaves the model as it came; bad input gets an error that names the problem and the fix."""
+"""Every call leaves the model as it came; bad input gets an error with the problem and the fix."""
 
 import gc
 import warnings
@@ -6,11 +6,13 @@ import warnings
 import pytest
 import torch
 import torchvision
-from conftest import TinyConv, TinyGap, seeded
+from conftest import TinyGap, seeded
 from torch import nn
 
 import camlib.methods as cm
 from camlib import hooks
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CALLS = {
     "cam": lambda m, x, t=None: cm.cam(m, x, "features.3", "fc", t),
@@ -39,7 +41,10 @@ def state(model):
             m.training,
             getattr(m, "inplace", None),
             "forward" in m.__dict__,
-            len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(m._backward_pre_hooks),
+            len(m._forward_hooks)
+            + len(m._forward_pre_hooks)
+            + len(m._backward_hooks)
+            + len(m._backward_pre_hooks),
             [(p.requires_grad, p.grad is None) for p in m.parameters(recurse=False)],
         )
         for name, m in model.named_modules()
@@ -49,7 +54,11 @@ def state(model):
 def no_global_hooks():
     from torch.nn.modules import module
 
-    return not (module._global_forward_hooks or module._global_forward_pre_hooks or module._global_backward_hooks)
+    return not (
+        module._global_forward_hooks
+        or module._global_forward_pre_hooks
+        or module._global_backward_hooks
+    )
 
 
 @pytest.mark.parametrize("name", CALLS)
@@ -145,8 +154,14 @@ def test_cuda():
     cpu.load_state_dict(model.state_dict())
     for method in (cm.grad_cam, cm.grad_cam_pp, cm.counterfactual):
         maps = method(model, x, "layer4", torch.tensor([[1, 2], [3, 4]], device="cuda"))
-        assert maps.device.type == "cuda" and maps.dtype == torch.float32 and maps.shape == (2, 2, 2, 2)
-        assert torch.allclose(maps.cpu(), method(cpu, x.cpu(), "layer4", torch.tensor([[1, 2], [3, 4]])), atol=1e-4)
+        assert (
+            maps.device.type == "cuda"
+            and maps.dtype == torch.float32
+            and maps.shape == (2, 2, 2, 2)
+        )
+        assert torch.allclose(
+            maps.cpu(), method(cpu, x.cpu(), "layer4", torch.tensor([[1, 2], [3, 4]])), atol=1e-4
+        )
     assert cm.cam(model, x, "layer4", "fc").device.type == "cuda"
     for method in (cm.guided_backprop, cm.deconvnet):
         assert method(model, x, 3).device.type == "cuda"
@@ -198,73 +213,134 @@ BAD_INPUT = {
     # case: (call, exception, [problem..., fix...])
     "unknown layer name": (
         lambda: cm.grad_cam(_resnet(), X, "layer5"),
-        ValueError, ["unknown layer name 'layer5'", "named_modules()", "'layer4'"]),
+        ValueError,
+        ["unknown layer name 'layer5'", "named_modules()", "'layer4'"],
+    ),
     "layer from another model": (
         lambda: cm.grad_cam(gap32(), X, nn.Conv2d(3, 3, 1)),
-        ValueError, ["not a module of this model", "pass a submodule"]),
+        ValueError,
+        ["not a module of this model", "pass a submodule"],
+    ),
     "layer given as a number": (
         lambda: cm.grad_cam(gap32(), X, 3),
-        TypeError, ["got int", "'layer4' or model.layer4"]),
+        TypeError,
+        ["got int", "'layer4' or model.layer4"],
+    ),
     "layer output not (N, C, h, w)": (
         lambda: cm.grad_cam(gap32(), X, "fc"),
-        ValueError, ["layer 'fc' returned (2, 5), not a 4-D feature map", "pick a convolutional layer"]),
+        ValueError,
+        ["layer 'fc' returned (2, 5), not a 4-D feature map", "pick a convolutional layer"],
+    ),
     "layer that does not run": (
         lambda: cm.grad_cam(MapOut(), X, "unused", lambda out: out.sum(dim=(1, 2, 3))),
-        ValueError, ["did not run", "pick a module that the forward pass calls"]),
+        ValueError,
+        ["did not run", "pick a module that the forward pass calls"],
+    ),
     "layer reused in one forward": (
         lambda: cm.grad_cam(Reused(), X, "conv"),
-        ValueError, ["runs more than once", "hook a module that runs once"]),
+        ValueError,
+        ["runs more than once", "hook a module that runs once"],
+    ),
     "class >= num_classes": (
         lambda: cm.grad_cam(gap32(), X, "features.3", 5),
-        ValueError, ["target class 5 is outside [0, 5)", "pass class indices from 0 to 4"]),
+        ValueError,
+        ["target class 5 is outside [0, 5)", "pass class indices from 0 to 4"],
+    ),
     "negative class": (
         lambda: cm.cam(gap32(), X, "features.3", "fc", [1, -1]),
-        ValueError, ["target class -1 is outside [0, 5)", "from 0 to 4"]),
+        ValueError,
+        ["target class -1 is outside [0, 5)", "from 0 to 4"],
+    ),
     "target length != N": (
         lambda: cm.grad_cam_pp(gap32(), X, "features.3", [1, 2, 3]),
-        ValueError, ["target has shape (3,) for 2 images", "one class per image (length 2)", "(2, K)"]),
+        ValueError,
+        ["target has shape (3,) for 2 images", "one class per image (length 2)", "(2, T)"],
+    ),
     "float target tensor": (
         lambda: cm.grad_cam(gap32(), X, "features.3", torch.tensor([1.0, 2.0])),
-        TypeError, ["integer class indices, got dtype torch.float32", "target.long()"]),
+        TypeError,
+        ["integer class indices, got dtype torch.float32", "target.long()"],
+    ),
     "images not a tensor": (
         lambda: cm.grad_cam(gap32(), X.tolist(), "features.3"),
-        TypeError, ["images must be a torch.Tensor", "torch.stack"]),
+        TypeError,
+        ["images must be a torch.Tensor", "torch.stack"],
+    ),
     "images 3-D": (
         lambda: cm.grad_cam(gap32(), X[0], "features.3"),
-        ValueError, ["4-D tensor (N, C, H, W), got shape (3, 6, 6)", "images.unsqueeze(0)"]),
+        ValueError,
+        ["4-D tensor (N, C, H, W), got shape (3, 6, 6)", "images.unsqueeze(0)"],
+    ),
     "images not float": (
         lambda: cm.guided_backprop(gap32(), (X * 100).to(torch.uint8)),
-        TypeError, ["float tensor, got dtype torch.uint8", "images.float()"]),
+        TypeError,
+        ["float tensor, got dtype torch.uint8", "images.float()"],
+    ),
     "callable returns a scalar": (
         lambda: cm.grad_cam(gap32(), X, "features.3", lambda logits: logits[:, 0].sum()),
-        ValueError, ["returned shape (), expected (2,)", "one score per image", "do not sum"]),
+        ValueError,
+        ["returned shape (), expected (2,)", "one score per image", "do not sum"],
+    ),
     "callable returns (N, 1)": (
         lambda: cm.counterfactual(gap32(), X, "features.3", lambda logits: logits[:, :1]),
-        ValueError, ["returned shape (2, 1), expected (2,)", "lambda logits: logits[:, 3]"]),
+        ValueError,
+        ["returned shape (2, 1), expected (2,)", "lambda logits: logits[:, 3]"],
+    ),
     "callable returns a list": (
         lambda: cm.guided_backprop(gap32(), X, lambda logits: logits[:, 0].tolist()),
-        TypeError, ["returned list, not a Tensor", "shape (N,)"]),
+        TypeError,
+        ["returned list, not a Tensor", "shape (N,)"],
+    ),
     "score independent of the layer": (
         lambda: cm.grad_cam(gap32(), X, "features.3", lambda logits: torch.zeros(len(logits))),
-        ValueError, ["does not depend on the output of the layer", "pick a layer on the path"]),
+        ValueError,
+        ["does not depend on the output of the layer", "pick a layer on the path"],
+    ),
     "callable target for cam": (
         lambda: cm.cam(gap32(), X, "features.3", "fc", lambda logits: logits[:, 0]),
-        TypeError, ["a callable target defines a score, not a class", "use grad_cam"]),
+        TypeError,
+        ["a callable target defines a score, not a class", "use grad_cam"],
+    ),
     "cam fc not a classifier": (
         lambda: cm.cam(gap32(), X, "features.3", "features.2"),
-        TypeError, ["an nn.Linear or a 1x1 nn.Conv2d, got Conv2d", "pass that module or its name"]),
+        TypeError,
+        ["an nn.Linear or a 1x1 nn.Conv2d, got Conv2d", "pass that module or its name"],
+    ),
     "cam layer not the one fc pools": (
         lambda: cm.cam(gap32(), X, "features.1", "fc"),
-        ValueError, ["fc maps 8 features to 5 classes, but the layer has 6 channels", "pass that layer"]),
+        ValueError,
+        ["fc maps 8 features to 5 classes, but the layer has 6 channels", "pass that layer"],
+    ),
     "model output not logits": (
         lambda: cm.grad_cam(MapOut(), X, "conv"),
-        ValueError, ["returned (2, 5, 6, 6), not logits (N, num_classes)", "wrap the model", "callable target"]),
+        ValueError,
+        ["returned (2, 5, 6, 6), not logits (N, num_classes)", "wrap the model", "callable target"],
+    ),
     "no nn.ReLU for guided backprop": (
         lambda: cm.guided_backprop(NoReLU(), X),
-        ValueError, ["no nn.ReLU module", "build it with nn.ReLU modules"]),
+        ValueError,
+        ["no nn.ReLU module", "build it with nn.ReLU modules"],
+    ),
+    "target with 3 axes": (
+        lambda: cm.grad_cam(gap32(), X, "features.3", torch.zeros(2, 2, 2, dtype=torch.long)),
+        ValueError,
+        ["target has shape (2, 2, 2) for 2 images", "LongTensor (2, T)"],
+    ),
+    "bool target": (
+        lambda: cm.grad_cam(gap32(), X, "features.3", True),
+        TypeError,
+        ["got bools", "pass ints or a LongTensor"],
+    ),
+    "ragged target list": (
+        lambda: cm.grad_cam(gap32(), X, "features.3", [[1, 2], [3]]),
+        TypeError,
+        ["is not class indices", "a LongTensor (N,) or (N, T)"],
+    ),
     "upsample of images-like input": (
         lambda: cm.upsample(torch.rand(6, 6), 12),
-        ValueError, ["got (6, 6)", "pass the maps a method returned"]),
+        ValueError,
+        ["got (6, 6)", "pass the maps a method returned"],
+    ),
 }
 
 
