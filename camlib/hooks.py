@@ -131,7 +131,7 @@ def _forward(model: nn.Module, images: Tensor, layer: Layer, grad: bool):
             f"layer {store['name']!r} did not run in model(images); "
             f"pick a module that the forward pass calls (see print(model))"
         )
-    return store["A"], logits
+    return store["A"], logits, store["name"]
 
 
 # ---------------------------------------------------------------- inputs ----
@@ -253,7 +253,8 @@ def scores(logits, target: Target) -> tuple[Tensor, bool]:
 def layer_activation(model: nn.Module, images: Tensor, layer: Layer) -> tuple[Tensor, Tensor]:
     """One forward pass without any graph: the layer's output A (N, K, h, w), the model's output."""
     with torch.inference_mode(False):
-        return _forward(model, images, layer, grad=False)
+        A, logits, _ = _forward(model, images, layer, grad=False)
+    return A, logits
 
 
 def _grads(S: Tensor, x: Tensor, what: str):
@@ -274,10 +275,11 @@ def _grads(S: Tensor, x: Tensor, what: str):
 
 
 def _layer_scores(model, images, layer, target):
-    A, logits = _forward(model, images, layer, grad=True)
+    """A with the graph from A to the scores S, from one forward pass: (A, S, per_class, grads)."""
+    A, logits, name = _forward(model, images, layer, grad=True)
     with torch.enable_grad():
         S, per_class = scores(logits, target)
-    return A, S, per_class
+    return A, S, per_class, _grads(S, A, f"the output of layer {name!r}")
 
 
 def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, target: Target):
@@ -289,16 +291,16 @@ def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, targ
     (N, T, h, w) for a target of T classes per image.
     """
     with torch.inference_mode(False):
-        A, S, per_class = _layer_scores(model, images, layer, target)
-        maps = [L(A.detach(), dS_dA) for dS_dA in _grads(S, A, "the output of the layer")]
+        A, _, per_class, grads = _layer_scores(model, images, layer, target)
+        maps = [L(A.detach(), dS_dA) for dS_dA in grads]
     return finish(torch.stack(maps, dim=1), per_class)
 
 
 def layer_gradients(model: nn.Module, images: Tensor, layer: Layer, target: Target):
     """The layer's output A (N, K, h, w) and dS/dA (N, T, K, h, w) of T scores, one forward pass."""
     with torch.inference_mode(False):
-        A, S, _ = _layer_scores(model, images, layer, target)
-        return A.detach(), torch.stack(list(_grads(S, A, "the output of the layer")), dim=1)
+        A, _, _, grads = _layer_scores(model, images, layer, target)
+        return A.detach(), torch.stack(list(grads), dim=1)
 
 
 def input_gradients(model: nn.Module, images: Tensor, target: Target, rule: str | None = None):

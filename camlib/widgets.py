@@ -421,7 +421,8 @@ class Lab:
         self.view = self.erased = self._shown = None
         wide = dict(style={"description_width": "initial"})
         first = next(iter(self._models))
-        self.scene = W.ToggleButtons(options=list(scenes), description="scene", **wide)
+        self.scene = W.ToggleButtons(options=list(scenes), description="scene",
+                                     style={"description_width": "initial", "button_width": "72px"})
         self.index = W.IntSlider(0, 0, self.n_images - 1, description="image", **wide)
         self.random = W.Button(description="random image", icon="random")
         self.model = W.Dropdown(options=list(self._models), value=first, description="model",

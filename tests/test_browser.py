@@ -188,6 +188,15 @@ def move_controls(page) -> None:
     wait_changed(page, "img.cam-lab-erase-picture", erase_src)   # the eraser follows
 
 
+def log(start: float, what: str) -> None:
+    print(f"  {time.monotonic() - start:5.1f} s  {what}", flush=True)
+
+
+def menu(page, name: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=name).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
 def assert_rendered_cleanly(page) -> None:
     text = page.locator("body").inner_text()
     assert "Error displaying widget" not in text
@@ -209,22 +218,32 @@ def test_jupyterlab_runs_the_lab(workdir):
     start = time.monotonic()
     ready = lambda: answers(f"{base}/api?token={token}")  # noqa: E731
     with server(cmd, tmp / "nb", ready, env, tmp / "lab.log"), browser() as page:
+        log(start, "JupyterLab answers")
         page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=RUN_TIMEOUT)
+        log(start, "notebook open")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=RUN_TIMEOUT)
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        log(start, "kernel idle")
+        menu(page, "Edit", "Clear Outputs of All Cells")      # the stored outputs have prompts
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+            ".every(e => !/\\d/.test(e.textContent))")
+        menu(page, "Run", "Run All Cells")
         page.wait_for_function(
             "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
             " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
             timeout=RUN_TIMEOUT)
+        log(start, "notebook ran")
         assert_rendered_cleanly(page)
         errors = page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count()
         assert errors == 0, page.locator(".jp-OutputArea-output[data-mime-type*='stderr']") \
             .first.inner_text()
         move_controls(page)
-        page.locator(".cam-lab-explorer").scroll_into_view_if_needed()
+        log(start, "controls moved, picture changed")
+        current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+        if current.count():
+            current.first.click()                             # fold the file browser away
         page.evaluate("document.querySelector('.cam-lab-explorer')"
                       ".closest('.jp-Cell').scrollIntoView({block: 'start'})")
         page.wait_for_timeout(500)
@@ -246,13 +265,16 @@ def test_voila_app_runs_the_lab(workdir):
     with server(cmd, tmp / "nb", lambda: listens(port), env, tmp / "voila.log"), \
             browser() as page:
         page.goto(f"{base}/?token={token}", timeout=RUN_TIMEOUT)
+        log(start, "Voila page loaded")
         picture_src(page, "img.cam-lab-picture")
+        log(start, "lab rendered")
         page.wait_for_selector("img.cam-lab-erase-picture", timeout=RUN_TIMEOUT)
         assert_rendered_cleanly(page)
         body = page.locator("body").inner_text()
         assert "import camlib" not in body and "lab.explorer" not in body     # no code
-        assert page.locator(".jp-InputArea, .jp-CodeMirrorEditor, .cm-editor").count() == 0
+        assert page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, .cm-editor").count() == 0
         assert "check:" in body and "FAILED" not in body
         move_controls(page)
+        log(start, "controls moved, picture changed")
         page.screenshot(path=str(tmp / "voila.png"), full_page=True)
     print(f"Voila test: {time.monotonic() - start:.0f} s")

@@ -294,7 +294,7 @@ BAD_INPUT = {
     "score independent of the layer": (
         lambda: cm.grad_cam(gap32(), X, "features.3", lambda logits: torch.zeros(len(logits))),
         ValueError,
-        ["does not depend on the output of the layer", "pick a layer on the path"],
+        ["does not depend on the output of layer 'features.3'", "pick a layer on the path"],
     ),
     "callable target for cam": (
         lambda: cm.cam(gap32(), X, "features.3", "fc", lambda logits: logits[:, 0]),
