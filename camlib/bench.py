@@ -2,7 +2,7 @@
 
     python -m camlib.bench               # about a minute on an idle 2-core laptop
     python -m camlib.bench --quick       # 3 pairs per figure instead of 5
-    python -m camlib.bench --threads 1   # on a machine shared with other jobs
+    python -m camlib.bench --threads 1   # force the thread count
 
 Models: torchvision ResNet-18 (no weights) at batch 8, 224x224, layer
 "layer4", fc "fc"; the course's GAP network at batch 64, 64x64, its
@@ -13,6 +13,10 @@ of guided backprop a forward pass plus a backward pass to the input.
 Targets (issue 3): the CAM family at most 1.15x for one class per image and
 1.3x for the top-5 classes of every image (a target of shape (N, 5); the
 course's networks have 4 classes, so all 4 there); guided backprop 1.25x.
+
+Threads: every core this process may use, or one when the machine is already
+busy (1-minute load average >= cores): a parallel region on a busy machine waits
+for every thread to get a time slice, and the timings become noise.
 
 From a notebook: `rows = camlib.bench.run(quick=True)`, `print(camlib.bench.table(rows))`.
 """
@@ -120,15 +124,21 @@ def _row(model, batch, method, target, r, ms, baseline, base_ms, limit) -> dict:
     }
 
 
+def default_threads() -> int:
+    """Every usable core, or 1 when other jobs already keep them busy."""
+    cores = len(os.sched_getaffinity(0))
+    return 1 if os.getloadavg()[0] >= cores else cores
+
+
 def run(quick: bool = False, device: str = "cpu", threads: int | None = None) -> list[dict]:
     """Benchmark ResNet-18 (batch 8, 224x224) and the course's GAP network (batch 64, 64x64).
 
     Returns one dict per row (model, batch, method, target, ms, baseline,
-    baseline_ms, ratio, limit, ok). `threads` defaults to every core this
-    process may use; the thread count is restored afterwards.
+    baseline_ms, ratio, limit, ok). `threads` defaults to `default_threads()`;
+    the thread count is restored afterwards.
     """
     before = torch.get_num_threads()
-    torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(threads or default_threads())
     pairs = 3 if quick else 5
     dev = torch.device(device)
     g = torch.Generator().manual_seed(0)
@@ -179,10 +189,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 pairs per figure instead of 5")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="default: all usable cores")
+    parser.add_argument("--threads", type=int, default=None, help="default: default_threads()")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    threads = args.threads or len(os.sched_getaffinity(0))
+    threads = args.threads or default_threads()
     rows = run(quick=args.quick, device=args.device, threads=threads)
     print(table(rows))
     seconds = time.perf_counter() - start
