@@ -15,7 +15,7 @@ from . import models, paths
 
 # delta values of the shipped sweep: 0.6 is the recipe "acol", the others "acol_d<delta>";
 # at 1.0 only the peak of A's map is erased, so B sees almost the same features as A
-SWEEP = (0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+SWEEP = (0.4, 0.6)
 
 
 def sweep_name(delta: float) -> str:
@@ -35,7 +35,11 @@ def load_delta(delta: float, device: str | torch.device = "cpu") -> models.ACoLN
     name = sweep_name(delta)
     if name == "acol":
         return models.load("acol", device)
-    entry = models.info(name)  # names the missing model and how to train it
+    if name not in models.available():
+        raise ValueError(f"no shipped model {name!r}: train it with "
+                         f"`model, result = camlib.acol.train_delta({delta})` and keep it with "
+                         f"`camlib.models.save({name!r}, model, result)`")
+    entry = models.info(name)
     path = paths.DATA / entry["file"]
     digest = models.sha256(path) if path.exists() else None
     if digest != entry["sha256"]:
@@ -55,7 +59,7 @@ def class_maps(model: models.ACoLNet, images: torch.Tensor, target=None, batch: 
     class indices, which then drive the erasing too (the authors' evaluation passes the
     ground-truth label). "a" and "b" are the raw 1x1-conv outputs (bias included), "fused" the
     element-wise max of their min-max normalised versions. Also returns "erased" (N, h, w),
-    "target" (N,) and "logits" (N, C) = logits_A + logits_B.
+    "target" (N,), "logits_a" and "logits_b" (N, C); A's logits never depend on `target`.
     """
     model.eval()
     parts = []
@@ -66,7 +70,7 @@ def class_maps(model: models.ACoLNet, images: torch.Tensor, target=None, batch: 
         c = out["target"]
         parts.append(dict(a=out["maps_a"][rows, c], b=out["maps_b"][rows, c],
                           fused=out["fused"][rows, c], erased=out["erased"], target=c,
-                          logits=out["logits_a"] + out["logits_b"]))
+                          logits_a=out["logits_a"], logits_b=out["logits_b"]))
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 

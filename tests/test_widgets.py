@@ -22,7 +22,7 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def lab():
     torch.set_num_threads(2)
-    return widgets.Lab(n_images=4, seed=0)
+    return widgets.Lab(n_images=3, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_random_image_button(lab):
         lab.random.click()
         assert lab.index.value != before
         picks.append(lab.index.value)
-    other = widgets.Lab(models=("gap",), n_images=4, seed=0)
+    other = widgets.Lab(models=("gap",), n_images=3, seed=0)
     again = []
     for _ in range(5):
         other.random.click()
@@ -331,7 +331,7 @@ def test_cached_redraws_are_fast_and_compute_nothing(lab):
 
 def test_labs_do_not_share_state(lab):
     reset(lab)
-    other = widgets.Lab(models=("gap",), n_images=4, seed=0)
+    other = widgets.Lab(models=("gap",), n_images=3, seed=0)
     assert other._maps is not lab._maps
     picture = other.picture.value
     lab.cls.value = (lab.cls.value + 1) % 4
