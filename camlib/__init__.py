@@ -15,7 +15,7 @@ import importlib
 
 _METHODS = ("cam", "grad_cam", "grad_cam_pp", "counterfactual", "guided_backprop", "deconvnet",
             "guided_grad_cam", "upsample", "normalize")
-_SUBMODULES = ("data", "models", "metrics", "methods", "hooks", "plot", "checks", "paths",
+_SUBMODULES = ("acol", "data", "models", "metrics", "methods", "hooks", "plot", "checks", "paths",
                "widgets", "bench", "train")
 
 __all__ = [*_METHODS, *_SUBMODULES, "setup"]

@@ -15,7 +15,7 @@ from . import models, paths
 
 # delta values of the shipped sweep: 0.6 is the recipe "acol", the others "acol_d<delta>";
 # at 1.0 only the peak of A's map is erased, so B sees almost the same features as A
-SWEEP = (0.4, 0.6)
+SWEEP = (0.4, 0.6, 0.8, 1.0)
 
 
 def sweep_name(delta: float) -> str:

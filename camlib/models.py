@@ -173,8 +173,9 @@ def available() -> list[str]:
 
 
 def build(name: str) -> nn.Module:
-    """A new, untrained network for a recipe name ("gap", "acol", ...) or an architecture name."""
-    recipe = RECIPES.get(name, {"arch": name})
+    """A new, untrained network for a recipe or shipped-model name ("gap", "acol_d0.4", ...)."""
+    shipped = _manifest().get("models", {}).get(name, {}).get("recipe")
+    recipe = RECIPES.get(name) or shipped or {"arch": name}
     if recipe["arch"] not in ARCHS:
         raise ValueError(f"unknown model {name!r}: choose one of {sorted(RECIPES)}")
     kwargs = {"delta": recipe["delta"]} if recipe["arch"] == "acol" and "delta" in recipe else {}

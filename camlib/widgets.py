@@ -1,4 +1,4 @@
-"""The widget lab: pure functions that compute and draw, and one builder that wires them to ipywidgets.
+"""The widget lab: pure functions that compute and draw, and a builder wiring them to ipywidgets.
 
     lab = camlib.widgets.Lab()          # owns its models, images and cache
     lab.explorer                        # controls + the picture: image | map | overlay | boxes
@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from . import acol, data, methods, metrics, models, plot
+from . import acol, data, methods, metrics, plot
+from . import models as zoo
 
 METHODS = ("CAM", "Grad-CAM", "Grad-CAM++", "counterfactual", "guided backprop",
            "Guided Grad-CAM", "ACoL")
@@ -158,7 +159,8 @@ def make_view(image, amap, *, method, class_name, probability, alpha=0.5, thresh
 def _lut(name: str) -> np.ndarray:
     import matplotlib
 
-    return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+    rgb = matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3]
+    return (rgb * 255).round().astype(np.uint8)
 
 
 def colorize(values: np.ndarray, cmap: str = plot.CMAP) -> np.ndarray:
@@ -172,7 +174,8 @@ def blend(image: np.ndarray, s: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _u8(x: np.ndarray, scale: int) -> np.ndarray:
-    x = np.clip(np.round(np.asarray(x) * 255), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
+    if x.dtype != np.uint8:
+        x = np.clip(np.round(np.asarray(x) * 255), 0, 255).astype(np.uint8)
     return x.repeat(scale, 0).repeat(scale, 1)
 
 
@@ -199,8 +202,8 @@ def render_panels(view: View, scale: int = 4) -> dict:
         _rect(draw, b, scale, _hex(plot.COLORS["true"]), dashed=True)
     if view.pred_box is not None:
         _rect(draw, view.pred_box, scale, _hex(plot.COLORS["pred"]))
-    return {"image": image, "map": amap, "overlay": _u8(blend(view.image, view.heat, view.alpha), scale),
-            "boxes": np.asarray(tile)}
+    overlay = _u8(blend(view.image, view.heat, view.alpha), scale)
+    return {"image": image, "map": amap, "overlay": overlay, "boxes": np.asarray(tile)}
 
 
 @lru_cache(maxsize=4)
@@ -226,12 +229,13 @@ def _rect(draw, box, scale, colour, dashed=False, width=3):
                                  (y0, y1, False, x0), (y0, y1, False, x1 - width + 1)):
         for start in range(int(a), int(b) + 1, 2 * dash):
             end = min(start + dash, int(b))
-            seg = (start, at, end, at + width - 1) if horizontal else (at, start, at + width - 1, end)
+            seg = ((start, at, end, at + width - 1) if horizontal
+                   else (at, start, at + width - 1, end))
             draw.rectangle(seg, fill=colour)
 
 
 def render(view: View, scale: int = 4) -> np.ndarray:
-    """The lab's picture as (H, W, 3) uint8: image | map (+ colour bar) | overlay | boxes, titled."""
+    """The picture: (H, W, 3) uint8: image | map (+ colour bar) | overlay | boxes, titled."""
     from PIL import Image, ImageDraw
 
     panels = render_panels(view, scale)
@@ -280,7 +284,7 @@ def to_png(rgb: np.ndarray) -> bytes:
 
 
 def figure(view: View, axes=None, size: float = 3.2):
-    """The same picture drawn with matplotlib in the course's style, on 4 axes (a new row if None)."""
+    """The same picture with matplotlib, in the course's style, on 4 axes (None: a new row)."""
     if axes is None:
         axes = plot.grid(1, 4, size=size)[1][0]
     c = view.class_name
@@ -407,7 +411,7 @@ class Lab:
         if isinstance(models, dict):
             self._models = dict(models)
         else:
-            shipped = set(_available())
+            shipped = set(zoo.available())
             names = [m for m in models if m in shipped]
             if not names:
                 raise ValueError(f"none of the models {list(models)} is shipped; train them with "
@@ -481,7 +485,7 @@ class Lab:
         """The selected model (loaded on first use)."""
         name = self.model.value
         if self._models[name] is None:
-            self._models[name] = models.load(name)
+            self._models[name] = zoo.load(name)
         return self._models[name]
 
     def _dataset(self, scene=None):
@@ -518,7 +522,7 @@ class Lab:
 
     @property
     def stats(self) -> dict:
-        """How often the lab computed maps and probabilities (cache misses): the cost of a redraw."""
+        """Times the lab computed maps and probabilities (cache misses): what redraws cost."""
         return {"maps computed": self._maps.misses, "images scored": self._probs.misses,
                 "erased images scored": self._erased.misses}
 
@@ -547,8 +551,6 @@ class Lab:
         """A new (model, image): compute its probabilities and every method's maps once."""
         self._quiet += 1
         try:
-            if self.index.max != self.n_images - 1:
-                self.index.max = self.n_images - 1
             p = self.probs
             pred = int(p.argmax())
             self.cls.options = [(f"{name} · p = {p[k]:.2f}" + (" (predicted)" if k == pred else ""),
@@ -576,7 +578,7 @@ class Lab:
         self.index.value = int(self._rng.choice(choices))
 
     def select(self, **values):
-        """Set several controls at once (scene, index, model, method, layer, cls, threshold, ...)."""
+        """Set several controls at once (scene, index, model, method, layer, cls, ...)."""
         self._quiet += 1
         try:
             for name in ("scene", "index", "model"):
@@ -638,10 +640,6 @@ class Lab:
             f"Erased {mask.mean():.0%} of the image ({self.region.value}, filled with {fill}): "
             f"p({data.CLASSES[c]}) {before[c]:.2f} → {after[c]:.2f} "
             f"({after[c] - before[c]:+.2f}); * marks the class shown.")
-
-
-def _available():
-    return models.available()
 
 
 def redraw_latency(lab: Lab, repeats: int = 3) -> dict:

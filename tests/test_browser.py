@@ -272,7 +272,8 @@ def test_voila_app_runs_the_lab(workdir):
         assert_rendered_cleanly(page)
         body = page.locator("body").inner_text()
         assert "import camlib" not in body and "lab.explorer" not in body     # no code
-        assert page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, .cm-editor").count() == 0
+        code = ".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, .cm-editor"
+        assert page.locator(code).count() == 0
         assert "check:" in body and "FAILED" not in body
         move_controls(page)
         log(start, "controls moved, picture changed")
