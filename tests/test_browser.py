@@ -205,16 +205,21 @@ def assert_rendered_cleanly(page) -> None:
     assert page.locator(".cam-lab-explorer select").count() >= 4
 
 
+def lab_server(root: Path) -> tuple[str, str, list]:
+    """(base URL, token, command) of a JupyterLab server on a free local port over `root`."""
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return f"http://127.0.0.1:{port}", token, cmd
+
+
 def test_jupyterlab_runs_the_lab(workdir):
     tmp, env = workdir
     chromium()
-    port, token = free_port(), secrets.token_hex(16)
-    base = f"http://127.0.0.1:{port}"
-    cmd = [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={tmp / 'nb'}"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
+    base, token, cmd = lab_server(tmp / "nb")
     start = time.monotonic()
     ready = lambda: answers(f"{base}/api?token={token}")  # noqa: E731
     with server(cmd, tmp / "nb", ready, env, tmp / "lab.log"), browser() as page:

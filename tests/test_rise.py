@@ -6,13 +6,11 @@ checks that each step shows new content and no error, and saves one slide as
 notebooks/images/rise_slide.png (shown in the README).
 """
 
-import os
-import secrets
 import shutil
 import time
 
 import pytest
-from test_browser import (BIN, ROOT, RUN_TIMEOUT, answers, browser, chromium, free_port,  # noqa: F401
+from test_browser import (ROOT, RUN_TIMEOUT, answers, browser, chromium, lab_server,  # noqa: F401
                           server, workdir)
 
 CHAPTER = ROOT / "notebooks" / "04_grad_cam_pp.ipynb"
@@ -30,13 +28,7 @@ def test_chapter_presents_as_slides(workdir):
     tmp, env = workdir
     chromium()
     shutil.copy(CHAPTER, tmp / "nb" / CHAPTER.name)
-    port, token = free_port(), secrets.token_hex(16)
-    base = f"http://127.0.0.1:{port}"
-    cmd = [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={tmp / 'nb'}"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
+    base, token, cmd = lab_server(tmp / "nb")
     start = time.monotonic()
     with server(cmd, tmp / "nb", lambda: answers(f"{base}/api?token={token}"), env,
                 tmp / "rise.log"), browser() as page:
