@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from . import models, paths
+from . import models
 
 # delta values of the shipped sweep: 0.6 is the recipe "acol", the others "acol_d<delta>";
 # at 1.0 only the peak of A's map is erased, so B sees almost the same features as A
@@ -33,22 +33,11 @@ def train_delta(delta: float, **kwargs):
 def load_delta(delta: float, device: str | torch.device = "cpu") -> models.ACoLNet:
     """The shipped ACoL trained with erasing threshold `delta` (eval mode, checksum verified)."""
     name = sweep_name(delta)
-    if name == "acol":
-        return models.load("acol", device)
     if name not in models.available():
         raise ValueError(f"no shipped model {name!r}: train it with "
                          f"`model, result = camlib.acol.train_delta({delta})` and keep it with "
                          f"`camlib.models.save({name!r}, model, result)`")
-    entry = models.info(name)
-    path = paths.DATA / entry["file"]
-    digest = models.sha256(path) if path.exists() else None
-    if digest != entry["sha256"]:
-        raise ValueError(f"{path} is missing or does not match the manifest's sha256; restore it "
-                         f"with `git checkout -- {path}` or retrain it with "
-                         f"camlib.acol.train_delta({delta}) and camlib.models.save({name!r}, ...)")
-    model = models.ACoLNet(delta=entry["recipe"]["delta"])
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-    return model.to(device).eval()
+    return models.load(name, device)  # builds ACoLNet with the manifest's delta, checks sha256
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ __all__ = [
     "energy_pointing_game",
     "insertion_auc",
     "iou",
+    "largest_region_box",
     "localization_accuracy",
     "mask_iou",
     "max_box_acc",
@@ -56,7 +57,13 @@ def box_from_map(map, fraction: float = 0.2):
     peak = m.max()
     if not peak > 0:
         return None
-    labels, count = ndimage.label(m > fraction * peak, structure=_EIGHT_CONNECTED)
+    return largest_region_box(m > fraction * peak)
+
+
+def largest_region_box(keep):
+    """Half-open box (x0, y0, x1, y1) around the largest 8-connected region of a boolean (H, W)
+    array; None when it is all False. Of equally large regions the first in row-major order wins."""
+    labels, count = ndimage.label(np.asarray(keep, dtype=bool), structure=_EIGHT_CONNECTED)
     if count == 0:
         return None
     largest = labels == 1 + np.argmax(np.bincount(labels.ravel())[1:])

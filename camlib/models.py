@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import paths
+from .methods import normalize
 
 WIDTHS = (32, 64, 128)
 
@@ -98,14 +99,6 @@ def acol_head(c_in: int, num_classes: int, width: int = 96) -> nn.Sequential:
         nn.Conv2d(width, num_classes, 1))
 
 
-def minmax(maps: torch.Tensor) -> torch.Tensor:
-    """Min-max normalise each (h, w) map over its last two dims; constant maps become 0."""
-    lo = maps.amin(dim=(-2, -1), keepdim=True)
-    hi = maps.amax(dim=(-2, -1), keepdim=True)
-    span = hi - lo
-    return torch.where(span > 0, (maps - lo) / span.clamp_min(1e-12), torch.zeros_like(maps))
-
-
 class ACoLNet(nn.Module):
     """Adversarial Complementary Learning (Zhang et al., CVPR 2018).
 
@@ -129,17 +122,17 @@ class ACoLNet(nn.Module):
         self.head_b = acol_head(WIDTHS[-1], num_classes)
 
     def forward_maps(self, x, labels=None) -> dict:
-        """Everything ACoL computes: logits and class maps of A and B, the erase mask, fused maps."""
+        """All that ACoL computes: logits and class maps of A and B, the erase mask, fused maps."""
         feats = self.features(x)
         maps_a = self.head_a(feats)                               # (N, C, h, w)
         logits_a = maps_a.mean(dim=(2, 3))
         target = logits_a.argmax(1) if labels is None else labels
         rows = torch.arange(x.shape[0], device=x.device)
-        norm_a = minmax(maps_a[rows, target].detach())           # (N, h, w)
+        norm_a = normalize(maps_a[rows, target].detach())           # (N, h, w)
         keep = (norm_a < self.delta).to(feats.dtype)              # erase where A is confident
         maps_b = self.head_b(feats * keep[:, None])
         logits_b = maps_b.mean(dim=(2, 3))
-        fused = torch.maximum(minmax(maps_a), minmax(maps_b))    # (N, C, h, w)
+        fused = torch.maximum(normalize(maps_a), normalize(maps_b))    # (N, C, h, w)
         return dict(logits_a=logits_a, logits_b=logits_b, maps_a=maps_a, maps_b=maps_b,
                     erased=1 - keep, fused=fused, target=target)
 
@@ -172,14 +165,23 @@ def available() -> list[str]:
     return sorted(_manifest().get("models", {}))
 
 
+def recipe(name: str) -> dict:
+    """The recipe of a model: from RECIPES, or the one the manifest records for a shipped model.
+
+    So every shipped model, the ACoL delta sweep ("acol_d0.4", ...) included, can be rebuilt and
+    retrained (`python -m camlib.train acol_d0.4`)."""
+    found = RECIPES.get(name) or _manifest().get("models", {}).get(name, {}).get("recipe")
+    if found is None:
+        raise ValueError(f"unknown model {name!r}: choose one of "
+                         f"{sorted(set(RECIPES) | set(available()))}")
+    return dict(found)
+
+
 def build(name: str) -> nn.Module:
     """A new, untrained network for a recipe or shipped-model name ("gap", "acol_d0.4", ...)."""
-    shipped = _manifest().get("models", {}).get(name, {}).get("recipe")
-    recipe = RECIPES.get(name) or shipped or {"arch": name}
-    if recipe["arch"] not in ARCHS:
-        raise ValueError(f"unknown model {name!r}: choose one of {sorted(RECIPES)}")
-    kwargs = {"delta": recipe["delta"]} if recipe["arch"] == "acol" and "delta" in recipe else {}
-    return ARCHS[recipe["arch"]](**kwargs)
+    spec = recipe(name)
+    kwargs = {"delta": spec["delta"]} if spec["arch"] == "acol" and "delta" in spec else {}
+    return ARCHS[spec["arch"]](**kwargs)
 
 
 def sha256(path: Path) -> str:
@@ -238,26 +240,26 @@ def train(name: str, epochs: int | None = None, n_train: int | None = None,
 
     from . import data
 
-    recipe = dict(RECIPES[name], **overrides)
-    recipe["epochs"] = epochs or recipe["epochs"]
-    recipe["n_train"] = n_train or recipe["n_train"]
-    torch.manual_seed(recipe["seed"])
-    train_set = data.split("train", scene=recipe["scene"], n=recipe["n_train"])
+    spec = dict(recipe(name), **overrides)
+    spec["epochs"] = epochs or spec["epochs"]
+    spec["n_train"] = n_train or spec["n_train"]
+    torch.manual_seed(spec["seed"])
+    train_set = data.split("train", scene=spec["scene"], n=spec["n_train"])
     model = build(name)
-    if "delta" in recipe and hasattr(model, "delta"):
-        model.delta = recipe["delta"]
-    opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-    steps = recipe["epochs"] * -(-len(train_set) // recipe["batch"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=steps)
-    gen = torch.Generator().manual_seed(recipe["seed"])
+    if "delta" in spec and hasattr(model, "delta"):
+        model.delta = spec["delta"]
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    steps = spec["epochs"] * -(-len(train_set) // spec["batch"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec["lr"], total_steps=steps)
+    gen = torch.Generator().manual_seed(spec["seed"])
     images, labels = train_set.images, train_set.labels
     start = time.time()
     bar = tqdm(total=steps, desc=f"train {name}", disable=not progress)
-    for _ in range(recipe["epochs"]):
+    for _ in range(spec["epochs"]):
         model.train()
         order = torch.randperm(len(images), generator=gen)
-        for i in range(0, len(order), recipe["batch"]):
-            idx = order[i:i + recipe["batch"]]
+        for i in range(0, len(order), spec["batch"]):
+            idx = order[i:i + spec["batch"]]
             x, y = images[idx], labels[idx]
             flip = torch.rand(len(idx), generator=gen) < 0.5          # ears are symmetric
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -273,10 +275,10 @@ def train(name: str, epochs: int | None = None, n_train: int | None = None,
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
     model.eval()
-    metrics = evaluate(model, recipe["scene"])
+    metrics = evaluate(model, spec["scene"])
     metrics["train_acc"] = round(accuracy(model, images, labels), 4)
     metrics["train_seconds"] = round(time.time() - start, 1)
-    return model, dict(recipe=recipe, metrics=metrics)
+    return model, dict(recipe=spec, metrics=metrics)
 
 
 def evaluate(model: nn.Module, scene: str = "single") -> dict:

@@ -108,13 +108,7 @@ def box_at(s: np.ndarray, threshold: float):
     the peak's region. None when no pixel passes. Up to ties at the threshold this is
     camlib.metrics.box_from_map on a min-max normalized map.
     """
-    keep = np.asarray(s) >= threshold
-    labels, count = ndimage.label(keep, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return None
-    largest = labels == 1 + np.argmax(np.bincount(labels.ravel())[1:])
-    ys, xs = np.nonzero(largest)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return metrics.largest_region_box(np.asarray(s) >= threshold)
 
 
 def true_boxes(objects, cls: int) -> tuple:

@@ -61,3 +61,11 @@ def test_acol_maps_come_from_the_forward_pass():
     assert torch.allclose(out["logits_a"], out["maps_a"].mean((2, 3)))
     assert torch.allclose(model(x), out["logits_a"] + out["logits_b"])
     assert out["fused"].min() >= 0 and out["fused"].max() <= 1
+
+
+def test_sweep_models_use_their_recorded_recipe():
+    sweep = [n for n in models.available() if n not in models.RECIPES]
+    assert sweep
+    for name in sweep:
+        assert models.recipe(name) == models.info(name)["recipe"]
+        assert models.load(name).delta == models.info(name)["recipe"]["delta"]
