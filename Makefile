@@ -9,8 +9,9 @@ PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
           --nbval-cell-timeout=600 -p no:cacheprovider
 SMOKE  ?= False
+JOBS   ?= 1
 
-.PHONY: course test unit nbval browser-deps lab app bench models outputs clean
+.PHONY: course site test unit nbval browser-deps lab app bench models outputs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +19,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import matplotlib.pyplot"   # build the font cache once, quietly
 	touch $(STAMP)
 
-## course: install, execute every chapter with papermill, write the HTML site into build/
+## course: install, execute every chapter with papermill, then build the site into build/site/
 course: $(STAMP)
-	$(BIN)/python tools/build_course.py --smoke $(SMOKE)
+	$(BIN)/python tools/build_course.py --smoke $(SMOKE) --jobs $(JOBS)
+
+## site: the site alone, from build/executed/ (stored notebooks fill in unexecuted chapters)
+site: $(STAMP)
+	$(BIN)/python tools/build_course.py --site-only
 
 ## test: unit, widget and browser tests, then strict nbval on the stored notebooks
 test: $(STAMP) browser-deps
