@@ -7,15 +7,28 @@
     sal  = camlib.guided_backprop(model, images, target=None)       # Springenberg et al. 2014
     sal  = camlib.deconvnet(model, images, target=None)
     sal  = camlib.guided_grad_cam(model, images, layer, target=None)
+    maps = camlib.layer_cam(model, images, layer, target=None)      # Jiang et al. 2021
+    maps = camlib.xgrad_cam(model, images, layer, target=None)      # Fu et al. 2020
+    maps = camlib.hires_cam(model, images, layer, target=None)      # Draelos & Carin 2020
+    maps = camlib.score_cam(model, images, layer, target=None, batch_size=64)  # Wang et al. 2020
+    maps = camlib.ablation_cam(model, images, layer, target=None)   # Desai & Ramaswamy 2020
+    maps = camlib.eigen_cam(model, images, layer)                   # Muhammad & Yeasin 2020
     up   = camlib.upsample(maps, size)
     norm = camlib.normalize(maps)
+
+Every layer method takes `reshape=(h, w)` (or a callable) for a token layer (N, T, D).
 """
 
 import importlib
 
-_METHODS = ("cam", "grad_cam", "grad_cam_pp", "counterfactual", "guided_backprop", "deconvnet",
-            "guided_grad_cam", "upsample", "normalize")
-_SUBMODULES = ("acol", "data", "models", "metrics", "methods", "hooks", "plot", "checks", "paths",
+_HOMES = {
+    **dict.fromkeys(("cam", "grad_cam", "grad_cam_pp", "counterfactual", "guided_backprop",
+                     "deconvnet", "guided_grad_cam", "upsample", "normalize"), ".methods"),
+    **dict.fromkeys(("layer_cam", "xgrad_cam", "hires_cam", "score_cam", "ablation_cam",
+                     "eigen_cam"), ".family"),
+}  # each method's module
+_METHODS = tuple(_HOMES)
+_SUBMODULES = ("acol", "data", "models", "metrics", "methods", "family", "hooks", "plot", "checks", "paths",
                "widgets", "bench", "train")
 
 __all__ = [*_METHODS, *_SUBMODULES, "setup"]
@@ -24,7 +37,7 @@ __all__ = [*_METHODS, *_SUBMODULES, "setup"]
 def __getattr__(name):
     # Submodules load on first use, so `import camlib` stays light (no scipy, no matplotlib).
     if name in _METHODS:
-        return getattr(importlib.import_module(".methods", __name__), name)
+        return getattr(importlib.import_module(_HOMES[name], __name__), name)
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'camlib' has no attribute {name!r}")

@@ -9,6 +9,13 @@
   is computed for the input. The forward pass records no graph before the
   layer (nothing there is needed), so it also works when every parameter is
   frozen. `layer_activation` is the same pass without gradients (CAM).
+- `split_at` is the same pass without gradients, returning also a function
+  that runs only the part of the network after the layer on edited maps
+  (Ablation-CAM): the layer's output is replaced by the edited batch, and
+  everything before the layer runs on an empty batch.
+- Token layers: a layer output (N, T, D) of a vision transformer is read as
+  maps (N, D, h, w) through `reshape` (see `Grid`); the rest of the network
+  gets the tokens back with the maps in place of the patch tokens.
 - `input_gradients` takes dS/dx for the input x, optionally with the backward
   rule of every `nn.ReLU` swapped by `relu_rule` (guided backprop, deconvnet).
 - `classes` and `scores` turn the `target` argument into class indices and
@@ -31,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "Grid",
     "check_images",
     "class_maps",
     "classes",
@@ -40,11 +48,16 @@ __all__ = [
     "layer_gradients",
     "relu_rule",
     "resolve",
+    "score_fn",
     "scores",
+    "split_at",
 ]
 
 Layer = str | nn.Module
 Target = None | int | Sequence[int] | Tensor | Callable[[Tensor], Tensor]
+Reshape = None | tuple[int, int] | Callable[[Tensor], Tensor]
+
+MAX_EXTRA_TOKENS = 16  # leading class/register tokens a `reshape=(h, w)` drops, at most
 
 # ---------------------------------------------------------------- layers ----
 
@@ -80,19 +93,114 @@ def _name(model: nn.Module, module: nn.Module) -> str:
     return next((n for n, m in model.named_modules() if m is module), type(module).__name__)
 
 
-@contextmanager
-def _hooked(model: nn.Module, layer: Layer, grad: bool):
-    """Register a forward hook on `layer` that stores its output A in a dict; always remove it.
+class Grid:
+    """How a layer's output becomes the maps A (N, K, h, w), and how maps go back in its place.
 
-    The layer's output is detached and stored as A (requiring grad when
-    `grad`), and the rest of the network gets a copy of it, so an in-place
-    operation after the layer (an `nn.ReLU(inplace=True)`) cannot change A.
-    With `grad`, recording starts at this point of the forward pass: the
-    graph holds exactly the path from A to the scores.
+    `reshape` None: the output must be a feature map (N, C, h, w) and is A itself.
+    `reshape=(h, w)`: the output is tokens (N, T, D) whose last h*w tokens are the patches in
+    row-major order; the leading T - h*w (class, register) tokens, at most MAX_EXTRA_TOKENS, are
+    dropped from A and handed unchanged to the rest of the network.
+    `reshape` callable: `tokens -> (N, D, h, w)` that only picks and rearranges elements (like
+    pytorch-grad-cam's reshape_transform); maps go back through its transpose (its vector-Jacobian
+    product), so the gradient at A is the callable applied to the gradient at the tokens.
+    """
+
+    def __init__(self, name: str, reshape: Reshape = None):
+        if reshape is not None and not callable(reshape):
+            ok = isinstance(reshape, Sequence) and len(reshape) == 2
+            if not ok or not all(isinstance(v, numbers.Integral) and v > 0 for v in reshape):
+                raise TypeError(
+                    f"reshape must be None, the patch grid (h, w) as two positive ints, or a "
+                    f"callable tokens -> (N, D, h, w), got {reshape!r}; e.g. reshape=(14, 14) "
+                    f"for a ViT-B/16 at 224x224"
+                )
+            reshape = (int(reshape[0]), int(reshape[1]))
+        self.name, self.reshape = name, reshape
+
+    def to_map(self, out) -> Tensor:
+        """The maps A (N, K, h, w) in the layer's output `out`, with a clear error otherwise."""
+        name, reshape = self.name, self.reshape
+        shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        if reshape is None:
+            if torch.is_tensor(out) and out.dim() == 4:
+                return out
+            if torch.is_tensor(out) and out.dim() == 3:
+                raise ValueError(
+                    f"layer {name!r} returned {shape}, tokens (N, T, D), not a 4-D feature map "
+                    f"(N, C, h, w); pass reshape=(h, w), the patch grid of its last h*w tokens "
+                    f"(row-major, leading class/register tokens are dropped), or "
+                    f"reshape=callable tokens -> (N, D, h, w)"
+                )
+            raise ValueError(
+                f"layer {name!r} returned {shape}, not a 4-D feature map (N, C, h, w); pick a "
+                f"convolutional layer before the pooling/flatten step, e.g. the last conv block "
+                f"('layer4' in a torchvision ResNet, the last ReLU of 'features' in a VGG)"
+            )
+        if callable(reshape):
+            if not torch.is_tensor(out):
+                raise ValueError(f"layer {name!r} returned {shape}, not a tensor; hook another one")
+            A = reshape(out)
+            if not (torch.is_tensor(A) and A.dim() == 4 and len(A) == len(out)):
+                got = tuple(A.shape) if torch.is_tensor(A) else type(A).__name__
+                raise ValueError(
+                    f"reshape returned {got} for the output {shape} of layer {name!r}, not maps "
+                    f"(N, D, h, w) with N = {len(out)}; return e.g. "
+                    f"tokens[:, 1:].reshape(N, h, w, D).permute(0, 3, 1, 2)"
+                )
+            return A
+        h, w = reshape
+        if not (torch.is_tensor(out) and out.dim() == 3):
+            raise ValueError(
+                f"reshape=({h}, {w}) is for token outputs (N, T, D), but layer {name!r} returned "
+                f"{shape}; drop reshape for a feature map (N, C, h, w), or pass a callable "
+                f"that turns this output into (N, D, h, w)"
+            )
+        T = out.shape[1]
+        extra = T - h * w
+        if not 0 <= extra <= MAX_EXTRA_TOKENS:
+            raise ValueError(
+                f"reshape=({h}, {w}) asks for {h * w} patch tokens, but layer {name!r} returned "
+                f"{T} tokens {shape}: a grid must cover the last h*w tokens with at most "
+                f"{MAX_EXTRA_TOKENS} leading class/register tokens (here {extra}); pass the "
+                f"model's patch grid (image size / patch size on each side)"
+            )
+        return out[:, extra:].transpose(1, 2).reshape(len(out), out.shape[2], h, w)
+
+    def to_output(self, A: Tensor, out: Tensor) -> Tensor:
+        """A new layer output: `out` (same batch as A) with the maps A in place of its own.
+
+        Always a fresh tensor, so an in-place operation after the layer cannot change A.
+        """
+        if self.reshape is None:
+            return A.clone()
+        if callable(self.reshape):  # out + R^T(A - R(out)): exact for a pick-and-rearrange R
+            delta = A - self.reshape(out.detach())
+            with torch.enable_grad():
+                u = out.detach().requires_grad_(True)
+                (back,) = torch.autograd.grad(
+                    self.reshape(u), u, delta, create_graph=delta.requires_grad
+                )
+            return out.detach() + back
+        extra = out.shape[1] - A.shape[2] * A.shape[3]
+        return torch.cat([out[:, :extra].detach(), A.flatten(2).transpose(1, 2)], dim=1)
+
+
+@contextmanager
+def _hooked(model: nn.Module, layer: Layer, grad: bool, reshape: Reshape = None, replace=None):
+    """Register a forward hook on `layer` that stores its maps A in a dict; always remove it.
+
+    The layer's output is read as maps A (see `Grid`), detached and stored
+    (requiring grad when `grad`), and the rest of the network gets a fresh
+    copy, so an in-place operation after the layer (an `nn.ReLU(inplace=True)`)
+    cannot change A. With `grad`, recording starts at this point of the
+    forward pass: the graph holds exactly the path from A to the scores.
+    With `replace`, the rest of the network gets `replace(out)` instead (the
+    output checked as maps first): the one way camlib edits a layer's output.
     """
     module = resolve(model, layer)
     name = _name(model, module)
-    store: dict = {"name": name}
+    grid = Grid(name, reshape)
+    store: dict = {"name": name, "grid": grid}
 
     def hook(mod, inputs, out):
         if "A" in store:
@@ -101,19 +209,15 @@ def _hooked(model: nn.Module, layer: Layer, grad: bool):
                 f"reused), so its output is ambiguous; hook a module that runs once, such "
                 f"as its parent block"
             )
-        if not (torch.is_tensor(out) and out.dim() == 4):
-            shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-            raise ValueError(
-                f"layer {name!r} returned {shape}, not a 4-D feature map (N, C, h, w); pick a "
-                f"convolutional layer before the pooling/flatten step, e.g. the last conv block "
-                f"('layer4' in a torchvision ResNet, the last ReLU of 'features' in a VGG)"
-            )
-        A = out.detach()
+        A = grid.to_map(out.detach() if torch.is_tensor(out) else out).detach()
+        if replace is not None:
+            store["A"] = A
+            return replace(out.detach())
         if grad:
             A.requires_grad_(True)
             torch.set_grad_enabled(True)  # record from here; the caller's no_grad restores it
-        store["A"] = A
-        return A.clone()
+        store["A"], store["out"] = A, out.detach()
+        return grid.to_output(A, out.detach())
 
     handle = module.register_forward_hook(hook)
     try:
@@ -122,23 +226,24 @@ def _hooked(model: nn.Module, layer: Layer, grad: bool):
         handle.remove()
 
 
-def _forward(model: nn.Module, images: Tensor, layer: Layer, grad: bool):
+def _forward(model: nn.Module, images: Tensor, layer: Layer, grad: bool, reshape: Reshape = None):
     check_images(model, images)
-    with _hooked(model, layer, grad) as store, torch.no_grad():
+    with _hooked(model, layer, grad, reshape) as store, torch.no_grad():
         logits = model(images)
     if "A" not in store:
         raise ValueError(
             f"layer {store['name']!r} did not run in model(images); "
             f"pick a module that the forward pass calls (see print(model))"
         )
-    return store["A"], logits, store["name"]
+    return store["A"], logits, store
 
 
 # ---------------------------------------------------------------- inputs ----
 
 
 def check_images(model: nn.Module, images) -> None:
-    """Raise a clear error unless `images` is a float tensor (N, C, H, W) on the model's device."""
+    """Raise a clear error unless `images` is a finite float tensor (N, C, H, W), N > 0, on the
+    model's device."""
     if not torch.is_tensor(images):
         raise TypeError(
             f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}; "
@@ -153,6 +258,19 @@ def check_images(model: nn.Module, images) -> None:
         raise TypeError(
             f"images must be a float tensor, got dtype {images.dtype}; convert with "
             f"images.float() (scaled and normalized the way the model was trained)"
+        )
+    if len(images) == 0:
+        raise ValueError(
+            f"images is an empty batch, shape {tuple(images.shape)}; pass at least one image "
+            f"(check the slice or the data loader that produced it)"
+        )
+    finite = torch.isfinite(images)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"images hold NaN or infinity ({bad} of {images.numel()} values), so every map "
+            f"would be NaN; fix the preprocessing (a division by a zero std?) or replace them, "
+            f"e.g. torch.nan_to_num(images)"
         )
     p = next(model.parameters(), None)
     if p is not None and p.device != images.device:
@@ -247,14 +365,64 @@ def scores(logits, target: Target) -> tuple[Tensor, bool]:
     return logits.gather(1, idx.view(len(logits), -1)), idx.dim() == 2
 
 
+def score_fn(target: Target, logits: Tensor) -> tuple[Callable[[Tensor], Tensor], bool]:
+    """(f, per_class): f(z) the scores (N, T) that `target` picks from logits z (N, classes).
+
+    For methods that score edited copies of the N images (Score-CAM, Ablation-CAM): class
+    indices (None: the classes predicted in `logits`) are resolved once, on the model's own
+    logits; a callable target is applied to each block z of N rows, in the images' order.
+    """
+    if callable(target) and not torch.is_tensor(target):
+        scores(logits, target)  # check the callable once, on the real logits
+        return (lambda z: scores(z, target)[0]), False
+    idx = classes(target, logits)
+    per_class = idx.dim() == 2
+    idx = idx.view(len(logits), -1)
+    return (lambda z: z.gather(1, idx)), per_class
+
+
 # ------------------------------------------------------------- gradients ----
 
 
-def layer_activation(model: nn.Module, images: Tensor, layer: Layer) -> tuple[Tensor, Tensor]:
-    """One forward pass without any graph: the layer's output A (N, K, h, w), the model's output."""
+def layer_activation(model: nn.Module, images: Tensor, layer: Layer, reshape: Reshape = None):
+    """One forward pass without any graph: the layer's maps A (N, K, h, w), the model's output."""
     with torch.inference_mode(False):
-        A, logits, _ = _forward(model, images, layer, grad=False)
+        A, logits, _ = _forward(model, images, layer, grad=False, reshape=reshape)
     return A, logits
+
+
+def split_at(model: nn.Module, images: Tensor, layer: Layer, reshape: Reshape = None):
+    """One forward pass without any graph: (A, logits, after), A the layer's maps (N, K, h, w).
+
+    `after(maps)` runs only the network after the layer, on maps (B*N, K, h, w) holding B
+    edited copies of A (copy b of image n at b*N + n), and returns their logits (B*N, classes).
+    The hook replaces the layer's output by the edited batch while the model runs on an empty
+    batch, so nothing before the layer runs again. A model where that fails (a skip connection
+    around the layer needs the layer's input at full batch) is run on B copies of the images
+    instead: slower, the same logits.
+    """
+    with torch.inference_mode(False):
+        A, logits, store = _forward(model, images, layer, grad=False, reshape=reshape)
+    grid, out, n = store["grid"], store["out"], len(images)
+    fast = [True]
+
+    def after(maps: Tensor) -> Tensor:
+        B = len(maps) // n
+        with torch.inference_mode(False):
+            edited = grid.to_output(maps, out.repeat(B, *[1] * (out.dim() - 1)))
+            if fast[0]:
+                try:
+                    with _hooked(model, layer, False, reshape, lambda _: edited), torch.no_grad():
+                        z = model(images[:0])
+                    if torch.is_tensor(z) and z.shape == (len(maps), logits.shape[1]):
+                        return z
+                except RuntimeError:
+                    pass
+                fast[0] = False
+            with _hooked(model, layer, False, reshape, lambda _: edited), torch.no_grad():
+                return model(images.repeat(B, 1, 1, 1))
+
+    return A, logits, after
 
 
 def _grads(S: Tensor, x: Tensor, what: str):
@@ -274,15 +442,16 @@ def _grads(S: Tensor, x: Tensor, what: str):
         yield g
 
 
-def _layer_scores(model, images, layer, target):
+def _layer_scores(model, images, layer, target, reshape=None):
     """A with the graph from A to the scores S, from one forward pass: (A, S, per_class, grads)."""
-    A, logits, name = _forward(model, images, layer, grad=True)
+    A, logits, store = _forward(model, images, layer, grad=True, reshape=reshape)
     with torch.enable_grad():
         S, per_class = scores(logits, target)
-    return A, S, per_class, _grads(S, A, f"the output of layer {name!r}")
+    return A, S, per_class, _grads(S, A, f"the output of layer {store['name']!r}")
 
 
-def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, target: Target):
+def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, target: Target,
+               reshape: Reshape = None):
     """L(A, dS/dA) for each class the target asks for, all from one forward pass.
 
     L gets the layer's output A and the gradient dS/dA of one class score per
@@ -291,15 +460,16 @@ def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, targ
     (N, T, h, w) for a target of T classes per image.
     """
     with torch.inference_mode(False):
-        A, _, per_class, grads = _layer_scores(model, images, layer, target)
+        A, _, per_class, grads = _layer_scores(model, images, layer, target, reshape)
         maps = [L(A.detach(), dS_dA) for dS_dA in grads]
     return finish(torch.stack(maps, dim=1), per_class)
 
 
-def layer_gradients(model: nn.Module, images: Tensor, layer: Layer, target: Target):
+def layer_gradients(model: nn.Module, images: Tensor, layer: Layer, target: Target,
+                    reshape: Reshape = None):
     """The layer's output A (N, K, h, w) and dS/dA (N, T, K, h, w) of T scores, one forward pass."""
     with torch.inference_mode(False):
-        A, _, _, grads = _layer_scores(model, images, layer, target)
+        A, _, _, grads = _layer_scores(model, images, layer, target, reshape)
         return A.detach(), torch.stack(list(grads), dim=1)
 
 

@@ -14,6 +14,9 @@ Every method has the same shape:
 - Maps come back raw: (N, h, w) at the layer's resolution, float32, on the
   input's device, detached; ReLU applied except for `cam`; neither
   normalized nor upsampled. `upsample` and `normalize` do those steps.
+- `reshape` (keyword): None for a feature-map layer (N, K, h, w); for a token
+  layer (N, T, D) the patch grid (h, w) of its last h*w tokens, or a callable
+  `tokens -> (N, D, h, w)` (see `camlib.hooks.Grid`).
 
 Scores S are raw class scores (logits, before softmax). The model's mode is
 never changed: call `model.eval()` first. `camlib.hooks` holds the one hook
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camlib import hooks
-from camlib.hooks import Layer, Target
+from camlib.hooks import Layer, Reshape, Target
 
 __all__ = [
     "cam",
@@ -45,7 +48,8 @@ __all__ = [
 _SPATIAL = (-2, -1)  # the positions (i, j) of a map
 
 
-def cam(model: nn.Module, images: Tensor, layer: Layer, fc: Layer, target: Target = None):
+def cam(model: nn.Module, images: Tensor, layer: Layer, fc: Layer, target: Target = None, *,
+        reshape: Reshape = None):
     """Class activation map, Zhou et al., CVPR 2016, eq. M_c(x, y) = sum_k w_k^c f_k(x, y).
 
     f_k is channel k of `layer`, the activation that feeds global average
@@ -55,14 +59,15 @@ def cam(model: nn.Module, images: Tensor, layer: Layer, fc: Layer, target: Targe
     score is S_c = mean_xy M_c(x, y) + b_c. No gradient is needed, only the
     forward activation and the fc weights, so `target` must be class indices.
     """
-    f, logits = hooks.layer_activation(model, images, layer)  # f_k(x, y): (N, K, h, w)
+    f, logits = hooks.layer_activation(model, images, layer, reshape)  # f_k(x, y): (N, K, h, w)
     c = hooks.classes(target, logits)  # (N,) or (N, T)
     w = _class_weights(model, fc, channels=f.shape[1], num_classes=logits.shape[1])  # (classes, K)
     M = torch.stack([_sum_k(w[c_t], f) for c_t in c.view(len(f), -1).T], dim=1)
     return hooks.finish(M, per_class=c.dim() == 2)
 
 
-def grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None) -> Tensor:
+def grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
+             reshape: Reshape = None) -> Tensor:
     """Grad-CAM, Selvaraju et al., ICCV 2017, eqs. 1-2.
 
     alpha_k^c = 1/Z sum_ij dS^c/dA^k_ij,   L^c = ReLU(sum_k alpha_k^c A^k),
@@ -73,10 +78,11 @@ def grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = No
         alpha = dS_dA.mean(dim=_SPATIAL)
         return F.relu(_sum_k(alpha, A))
 
-    return hooks.class_maps(L, model, images, layer, target)
+    return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
-def grad_cam_pp(model: nn.Module, images: Tensor, layer: Layer, target: Target = None) -> Tensor:
+def grad_cam_pp(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
+                reshape: Reshape = None) -> Tensor:
     """Grad-CAM++, Chattopadhay et al., WACV 2018, eqs. 19-20, with g = dS^c/dA^k, S^c raw.
 
     alpha_ij^k = g_ij^2 / (2 g_ij^2 + (sum_ab A_ab^k) g_ij^3)   (0 where the denominator is 0)
@@ -92,10 +98,11 @@ def grad_cam_pp(model: nn.Module, images: Tensor, layer: Layer, target: Target =
         w = (alpha * F.relu(g)).sum(dim=_SPATIAL)
         return F.relu(_sum_k(w, A))
 
-    return hooks.class_maps(L, model, images, layer, target)
+    return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
-def counterfactual(model: nn.Module, images: Tensor, layer: Layer, target: Target = None):
+def counterfactual(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
+                   reshape: Reshape = None):
     """Counterfactual map, Selvaraju et al., IJCV 2020, sec. 5.2: Grad-CAM, gradient negated.
 
     alpha_k^c = 1/Z sum_ij -dS^c/dA^k_ij,   L^c = ReLU(sum_k alpha_k^c A^k):
@@ -106,7 +113,7 @@ def counterfactual(model: nn.Module, images: Tensor, layer: Layer, target: Targe
         alpha = (-dS_dA).mean(dim=_SPATIAL)
         return F.relu(_sum_k(alpha, A))
 
-    return hooks.class_maps(L, model, images, layer, target)
+    return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
 def guided_backprop(model: nn.Module, images: Tensor, target: Target = None) -> Tensor:
@@ -129,13 +136,14 @@ def deconvnet(model: nn.Module, images: Tensor, target: Target = None) -> Tensor
     return hooks.input_gradients(model, images, target, rule="deconvnet")
 
 
-def guided_grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None):
+def guided_grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
+                    reshape: Reshape = None):
     """Guided Grad-CAM, Selvaraju et al., ICCV 2017, sec. 3: R_guided ⊙ bilinear-upsample(L^c).
 
     Returns (N, C, H, W), or (N, T, C, H, W) for a (N, T) target.
     """
     R = guided_backprop(model, images, target)
-    L = grad_cam(model, images, layer, target)
+    L = grad_cam(model, images, layer, target, reshape=reshape)
     return R * upsample(L, images.shape[-2:]).unsqueeze(-3)  # one map for all colour channels
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from . import acol, methods
+from . import acol, family, methods
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,14 @@ METHODS: dict[str, Method] = {
         Method("Guided Grad-CAM", methods.guided_grad_cam, "Selvaraju et al., ICCV 2017",
                output="pixels"),
         Method("ACoL", acol.class_maps, "Zhang et al., CVPR 2018", layer=False, requires="acol",
+               gradient_free=True),
+        Method("LayerCAM", family.layer_cam, "Jiang et al., IEEE TIP 2021"),
+        Method("XGrad-CAM", family.xgrad_cam, "Fu et al., BMVC 2020"),
+        Method("HiResCAM", family.hires_cam, "Draelos & Carin, arXiv 2011.08891"),
+        Method("Score-CAM", family.score_cam, "Wang et al., CVPRW 2020", gradient_free=True),
+        Method("Ablation-CAM", family.ablation_cam, "Desai & Ramaswamy, WACV 2020",
+               gradient_free=True),
+        Method("Eigen-CAM", family.eigen_cam, "Muhammad & Yeasin, IJCNN 2020", targeted=False,
                gradient_free=True),
     )
 }
