@@ -94,3 +94,53 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class TinyTwo(nn.Module):
+    """A 2-channel net: stride-2 conv -> ReLU ('relu', 3x3 for 6x6 images) -> GAP -> Linear."""
+
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3, stride=2, padding=1)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(2, classes)
+
+    def forward(self, x):
+        return self.fc(self.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+class TinySkip(nn.Module):
+    """conv -> ReLU ('relu') -> conv, plus a skip from the input around both -> flatten -> fc.
+
+    The skip needs the input at full batch after the layer, so the empty-batch shortcut of
+    hooks.split_at fails here and the slow path runs.
+    """
+
+    def __init__(self, classes: int = 4, size: int = 6):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 3, 3, padding=1)
+        self.fc = nn.Linear(3 * size * size, classes)
+
+    def forward(self, x):
+        return self.fc((self.conv2(self.relu(self.conv1(x))) + x).relu().flatten(1))
+
+
+class TinyTokens(nn.Module):
+    """A token model: 2x2 patch embedding -> tokens, class token first -> 'block' (Linear)
+    -> 'mlp' (Linear, ReLU, per token) -> head(mean of the patch tokens + class token)."""
+
+    def __init__(self, classes: int = 4, dim: int = 5, patch: int = 2):
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.block = nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)  # (N, h*w, D), row-major patches
+        t = torch.cat([self.cls_token.expand(len(x), -1, -1), t], dim=1)
+        t = self.mlp(self.block(t))
+        return self.head(t[:, 1:].mean(dim=1) + t[:, 0])
