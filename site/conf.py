@@ -30,6 +30,7 @@ suppress_warnings = ["myst.header"]           # chapters start at "# NN · title
 # reaching out; all the course's widgets are ipywidgets' own, built into embed-amd.js.
 nb_ipywidgets_js = {
     "widgets/require.js": {},
+    "require-config.js": {},
     "widgets/embed-amd.js": {"data-jupyter-widgets-cdn": "_static/widgets/modules/"},
 }
 
@@ -49,6 +50,7 @@ html_title = "The CAM course"
 # _static/ here (the course stylesheet) and the assets folder the build fills from npm
 html_static_path = ["_static", os.environ.get("CAM_SITE_ASSETS", "../build/site-work/assets")]
 html_css_files = ["course.css"]
+html_js_files = [("mathjax2-shim.js", {"defer": "defer", "priority": 510})]   # after MathJax
 html_copy_source = True                       # each chapter's .ipynb, downloadable
 html_sourcelink_suffix = ""                   # ... as NN_name.ipynb, not NN_name.ipynb.txt
 html_show_sourcelink = True

@@ -224,6 +224,42 @@ def copy_assets(modules: Path, dest: Path) -> None:
         (widgets / "modules").mkdir(exist_ok=True)       # the local "CDN": nothing in it
 
 
+def widget_modules(notebooks: list[Path], dest: Path) -> list[str]:
+    """Serve the AMD bundle of each third-party widget module in the saved widget state.
+
+    The html-manager has ipywidgets' own models built in; for any other module (ipyevents,
+    ...) it asks `<data-jupyter-widgets-cdn>/<module>@<version>/dist/index.js`, which the
+    site points at its own _static/widgets/modules/. The bundle is the one the module's Python
+    package installs for the classic notebook (`nbextension/static/index.js`, or
+    share/jupyter/nbextensions/<module>/index.js). Returns the modules it could not find.
+    """
+    import importlib.util
+
+    wanted = set()
+    for path in notebooks:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+        state = meta.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+        for model in state.values():
+            module = model.get("model_module", "")
+            if module and not module.startswith("@jupyter-widgets/"):
+                wanted.add((module, model.get("model_module_version", "")))
+    missing = []
+    for module, version in sorted(wanted):
+        candidates = [Path(sys.prefix, "share", "jupyter", "nbextensions", module, "index.js")]
+        spec = importlib.util.find_spec(module.replace("-", "_"))
+        if spec and spec.submodule_search_locations:
+            for loc in spec.submodule_search_locations:
+                candidates.insert(0, Path(loc, "nbextension", "static", "index.js"))
+        bundle = next((c for c in candidates if c.is_file()), None)
+        if bundle is None:
+            missing.append(f"{module}@{version}")
+            continue
+        target = dest / f"{module}@{version}" / "dist"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(bundle, target / "index.js")
+    return missing
+
+
 def write_if_changed(path: Path, data: str) -> None:
     if not path.exists() or path.read_text(encoding="utf-8") != data:
         path.write_text(data, encoding="utf-8")
@@ -287,17 +323,27 @@ def build_site(executed: Path = BUILD / "executed", out: Path = BUILD / "site",
     modules = npm_assets(npm_dir)
     copy_assets(modules, work / "assets")
     chapters = stage(executed, work / "src")
+    missing = widget_modules([work / "src" / c for c in chapters],
+                             work / "assets" / "widgets" / "modules")
+    if missing:
+        print(f"site: no local bundle for the widget modules {missing}: their widgets will "
+              "show an error on the pages", flush=True)
     warnfile = work / "warnings.txt"
     env = dict(os.environ, CAM_SITE_ASSETS=str(work / "assets"), PYTHONWARNINGS="ignore")
+    # Sphinx writes into work/html (MyST-NB puts its image cache beside that, in
+    # work/jupyter_execute), incrementally; the finished site is then copied to `out`
+    html = work / "html"
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE),
            "-d", str(work / "doctrees"), "-w", str(warnfile), "--keep-going",
-           str(work / "src"), str(out)]
+           str(work / "src"), str(html)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     warns = [w for w in warnfile.read_text().splitlines() if w.strip()] \
         if warnfile.exists() else []
-    if proc.returncode or not (out / "index.html").exists():
+    if proc.returncode or not (html / "index.html").exists():
         sys.exit(f"the site failed to build ({' '.join(cmd)}):\n"
                  f"{(proc.stdout + proc.stderr)[-4000:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees"))
     remote = remote_assets(out)
     if remote:
         sys.exit("the site would load from the net:\n  " + "\n  ".join(remote[:20]))
