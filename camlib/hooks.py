@@ -98,8 +98,8 @@ class Grid:
 
     `reshape` None: the output must be a feature map (N, C, h, w) and is A itself.
     `reshape=(h, w)`: the output is tokens (N, T, D) whose last h*w tokens are the patches in
-    row-major order; the leading T - h*w (class, register) tokens, at most MAX_EXTRA_TOKENS, are
-    dropped from A and handed unchanged to the rest of the network.
+    row-major order; the leading T - h*w (class, register) tokens, fewer than the patches and at
+    most MAX_EXTRA_TOKENS, are dropped from A and handed unchanged to the rest of the network.
     `reshape` callable: `tokens -> (N, D, h, w)` that only picks and rearranges elements (like
     pytorch-grad-cam's reshape_transform); maps go back through its transpose (its vector-Jacobian
     product), so the gradient at A is the callable applied to the gradient at the tokens.
@@ -157,12 +157,12 @@ class Grid:
             )
         T = out.shape[1]
         extra = T - h * w
-        if not 0 <= extra <= MAX_EXTRA_TOKENS:
+        if not 0 <= extra <= min(MAX_EXTRA_TOKENS, h * w - 1):
             raise ValueError(
                 f"reshape=({h}, {w}) asks for {h * w} patch tokens, but layer {name!r} returned "
-                f"{T} tokens {shape}: a grid must cover the last h*w tokens with at most "
-                f"{MAX_EXTRA_TOKENS} leading class/register tokens (here {extra}); pass the "
-                f"model's patch grid (image size / patch size on each side)"
+                f"{T} tokens {shape}: a grid must cover the last h*w tokens, leaving fewer "
+                f"leading class/register tokens than patches and at most {MAX_EXTRA_TOKENS} "
+                f"(here {extra}); pass the model's patch grid (image size / patch size per side)"
             )
         return out[:, extra:].transpose(1, 2).reshape(len(out), out.shape[2], h, w)
 

@@ -364,3 +364,130 @@ def test_model_without_relu_modules_unchanged_after_error():
 def test_resolve_accepts_modules_and_names(resnet):
     assert hooks.resolve(resnet, "layer4.1.conv2") is resnet.layer4[1].conv2
     assert hooks.resolve(resnet, resnet.layer3) is resnet.layer3
+
+
+# ------------------------------------------- the CAM family after Grad-CAM++ ----
+
+from camlib import family as fam  # noqa: E402
+
+FAMILY = {
+    "layer_cam": lambda m, x, t=None: fam.layer_cam(m, x, "features.3", t),
+    "xgrad_cam": lambda m, x, t=None: fam.xgrad_cam(m, x, "features.3", t),
+    "hires_cam": lambda m, x, t=None: fam.hires_cam(m, x, m.features[3], t),
+    "score_cam": lambda m, x, t=None: fam.score_cam(m, x, "features.3", t, batch_size=5),
+    "ablation_cam": lambda m, x, t=None: fam.ablation_cam(m, x, "features.3", t, batch_size=3),
+    "eigen_cam": lambda m, x, t=None: fam.eigen_cam(m, x, "features.3"),
+}
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_family_model_comes_back_unchanged(name):
+    model = gap32()
+    model.features[0].train()
+    model.features[2].weight.requires_grad_(False)
+    model.features[1].inplace = True
+    before = state(model)
+    grad_mode = torch.is_grad_enabled()
+    maps = FAMILY[name](model, x32())
+    assert state(model) == before and no_global_hooks()
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.is_grad_enabled() == grad_mode
+    assert not maps.requires_grad and maps.dtype == torch.float32 and maps.shape == (2, 6, 6)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILY if n != "eigen_cam"])
+def test_family_model_unchanged_after_an_error(name):
+    model = gap32()
+    before = state(model)
+    with pytest.raises(ValueError, match="outside"):
+        FAMILY[name](model, x32(), 99)
+    assert state(model) == before and no_global_hooks() and torch.is_grad_enabled()
+
+
+def test_family_unchanged_when_the_ablated_pass_raises():
+    class Fails(nn.Module):  # runs fine once, then the network after the layer raises
+        def __init__(self):
+            super().__init__()
+            self.net, self.calls = gap32(), 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 1:
+                raise KeyError("boom")
+            return self.net(x)
+
+    model = Fails()
+    before = state(model)
+    with pytest.raises(KeyError):
+        fam.ablation_cam(model, x32(), "net.features.3")
+    assert state(model) == before and no_global_hooks()
+
+
+def test_family_frozen_no_grad_and_inference_mode_give_the_same_maps():
+    model, x = gap32(), x32()
+    expected = {name: call(model, x, 1) for name, call in FAMILY.items()}
+    for context in (torch.no_grad, torch.inference_mode):
+        with context():
+            for name, call in FAMILY.items():
+                assert torch.equal(call(model, x, 1), expected[name]), (context.__name__, name)
+    model.requires_grad_(False)
+    for name, call in FAMILY.items():
+        assert torch.equal(call(model, x, 1), expected[name]), name
+    assert torch.is_grad_enabled()
+
+
+def test_family_resnet18_inplace_relus(resnet, resnet_images):
+    before = state(resnet)
+    for method in (fam.layer_cam, fam.xgrad_cam, fam.hires_cam, fam.ablation_cam):
+        maps = method(resnet, resnet_images, "layer4", torch.tensor([[1, 2], [3, 4]]))
+        assert maps.shape == (2, 2, 2, 2) and torch.isfinite(maps).all()
+    # bn2's output gets `out += identity` in place: the maps must not see it
+    assert torch.equal(fam.eigen_cam(resnet, resnet_images, "layer4.1.bn2"),
+                       fam.eigen_cam(resnet, resnet_images, "layer4.1.bn2"))
+    assert state(resnet) == before and no_global_hooks()
+
+
+NAN = x32().index_put_((torch.tensor([0]), torch.tensor([1]), torch.tensor([2])),
+                       torch.tensor(float("nan")))
+FAMILY_BAD_INPUT = {
+    "empty batch": (lambda f: f(gap32(), X[:0]), ["empty batch, shape (0, 3, 6, 6)",
+                                                   "pass at least one image"]),
+    "NaN in images": (lambda f: f(gap32(), NAN), ["NaN or infinity (6 of 216 values)",
+                                                  "torch.nan_to_num(images)"]),
+    "infinity in images": (lambda f: f(gap32(), X / 0), ["NaN or infinity", "preprocessing"]),
+}
+
+
+@pytest.mark.parametrize("name", [*FAMILY, "grad_cam", "guided_backprop", "cam"])
+@pytest.mark.parametrize("case", FAMILY_BAD_INPUT)
+def test_empty_and_non_finite_images_are_refused(case, name):
+    call, parts = FAMILY_BAD_INPUT[case]
+    with pytest.raises(ValueError) as info:
+        call({**FAMILY, **CALLS}[name])
+    for part in parts:
+        assert part in str(info.value), f"{part!r} not in {info.value}"
+
+
+def test_family_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        fam.score_cam(gap32(), X, "features.3", batch_size=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        fam.ablation_cam(gap32(), X, "features.3", batch_size=2.5)
+
+
+def test_family_memory_flat():
+    model, x = gap32(), x32()
+    names = list(FAMILY)
+
+    def count():
+        gc.collect()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sum(isinstance(o, torch.Tensor) for o in gc.get_objects())
+
+    for i in range(len(names) * 2):
+        FAMILY[names[i % len(names)]](model, x)
+    tensors = count()
+    for i in range(30):
+        FAMILY[names[i % len(names)]](model, x)
+    assert count() == tensors
