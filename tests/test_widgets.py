@@ -119,7 +119,7 @@ def test_blend_weights_the_colour_by_the_heat():
     out = widgets.blend(img, s, 1.0)
     assert np.allclose(out[0, 0], img[0, 0])  # zero heat: the image, never darkened
     assert np.allclose(out[-1, -1], widgets.colorize(s)[-1, -1] / 255)  # full heat: the colour
-    a = 0.5 * s[..., None]
+    a = 0.5 * np.sqrt(s)[..., None]
     assert np.allclose(widgets.blend(img, s, 0.5), (1 - a) * img + a * widgets.colorize(s) / 255)
 
 
@@ -373,6 +373,8 @@ def test_changes_redraw_from_the_cache(lab):
 def test_builder_composes_the_scene_the_controls_describe(lab):
     lab.select(source="scene builder")
     assert lab.testset.layout.display == "none" and lab.builder.widget.layout.display is None
+    shown = [lab.explorer, *lab.explorer.children, *lab.ui.children[3:]]
+    assert all(w.layout.display is None for w in shown)  # only the test-image row is hidden
     r = lab.builder.rows[0]
     r["cls"].value = 1
     (dog,) = lab.objects

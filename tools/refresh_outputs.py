@@ -25,8 +25,25 @@ def clean(path: Path) -> None:
         if cell.cell_type == "code":
             for out in cell.outputs:
                 out.get("metadata", {}).pop("papermill", None)
-    nb.metadata.pop("widgets", None)
+    keep_widget_state(nb)
     nbformat.write(nb, path)
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# models a static page cannot load offline and does not need: ipyevents' Event is not drawn,
+# it only forwards mouse events to a kernel
+NO_STATIC_VIEW = ("ipyevents",)
+
+
+def keep_widget_state(nb) -> None:
+    """Keep the widget state nbclient saved (a reader without a kernel sees the controls and the
+    last pictures), minus the models no static page can or needs to load."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
+    if not state or not state.get("state"):
+        nb.metadata.pop("widgets", None)
+        return
+    state["state"] = {k: v for k, v in state["state"].items()
+                      if v.get("model_module") not in NO_STATIC_VIEW}
 
 
 def main(names):

@@ -37,10 +37,13 @@ class Brush:
         for name in ("radius", "fill", "canvas", "picture", "info"):
             getattr(self, name).add_class(f"cam-brush-{name}")
         self.clear_button.add_class("cam-brush-clear")
-        self.events = Event(source=self.canvas, prevent_default_action=True,
-                            watched_events=["mousedown", "mousemove", "mouseup", "mouseleave"],
-                            xy_coordinate_system="data", throttle_or_debounce="throttle", wait=25)
-        self.events.on_dom_event(self.handle)
+        # presses and releases must all arrive; moves may be thinned out (one per 20 ms)
+        self.events = [Event(source=self.canvas, prevent_default_action=True,
+                             watched_events=["mousedown", "mouseup", "mouseleave"]),
+                       Event(source=self.canvas, watched_events=["mousemove"],
+                             throttle_or_debounce="throttle", wait=20)]
+        for e in self.events:
+            e.on_dom_event(self.handle)
         self.widget = W.VBox([W.HBox([self.radius, self.fill, self.clear_button]), self.info,
                               W.HBox([self.canvas, self.picture],
                                      layout=W.Layout(align_items="flex-start"))])
@@ -129,4 +132,5 @@ class Brush:
             edited, s, self.occlusion(), before, after, c, lab.method.value, lab.scale))
         self.info.value = (
             f"Erased {self.mask.mean():.0%} of the image (filled with {self.fill.value}): "
-            f"p({data.CLASSES[c]}) {before[c]:.2f} → {after[c]:.2f} ({after[c] - before[c]:+.2f}).")
+            f"p({data.CLASSES[c]}) {before[c]:.2f} → {after[c]:.2f} "
+            f"({round(float(after[c] - before[c]), 2) + 0.0:+.2f}).")  # + 0.0: no "-0.00"

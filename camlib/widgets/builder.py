@@ -7,6 +7,8 @@ A scene that cannot be drawn (animals that overlap or leave the image) is refuse
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import data
@@ -54,7 +56,7 @@ class SceneBuilder:
                           for r in self.rows]
         self.background = W.IntSlider(0, 0, 99, description="background", **wide)
         self.texture = W.Dropdown(options=TEXTURES, description="texture", **small)
-        self.cue = W.Dropdown(options=[("off", None), *((n, c) for c, n in enumerate(CUE_NAMES))],
+        self.cue = W.Dropdown(options=[("off", -1), *((n, c) for c, n in enumerate(CUE_NAMES))],
                               description="cue square", **small)
         self.random = W.Button(description="random scene", icon="random")
         self.message = W.HTML()
@@ -95,7 +97,7 @@ class SceneBuilder:
                               float(r["size"].value), r["fur"].value, r["ears"].value)
                      for r in self.rows[:self.count.value])
         return data.Scene(pets, background=self.background.value, texture=self.texture.value,
-                          cue=self.cue.value)
+                          cue=None if self.cue.value < 0 else self.cue.value)
 
     def build(self) -> bool:
         """Compose the scene and show it in the lab; on a scene that cannot be drawn, say why."""
@@ -118,7 +120,7 @@ class SceneBuilder:
                 r["size"].value = float(np.clip(round(pet.size * 2) / 2, 6.0, 16.0))
                 r["x"].value, r["y"].value = int(round(pet.x)), int(round(pet.y))
             self.background.value, self.texture.value = scene.background, scene.texture
-            self.cue.value = scene.cue
+            self.cue.value = -1 if scene.cue is None else scene.cue
         finally:
             self._quiet -= 1
         self._show_rows()
@@ -129,6 +131,8 @@ class SceneBuilder:
         # the sliders hold whole pixels and half-pixel sizes: snap, and draw again if the
         # snapped scene no longer fits
         for _ in range(20):
-            if self.set_scene(data.random_scene(self._rng, n=self.count.value)):
+            scene = data.random_scene(self._rng, n=self.count.value)
+            scene = dataclasses.replace(scene, background=int(self._rng.integers(100)))
+            if self.set_scene(scene):
                 return True
         return False

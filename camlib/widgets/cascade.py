@@ -70,7 +70,8 @@ class Cascade:
         self.rows = cascade_rows(self.lab, nets, d)
         img = draw.plot.to_numpy_image(self.lab.image)
         c = data.CLASSES[self.lab.cls.value]
-        tiles = [draw.Tile(img, s, (method, f"rho = {rho:.2f}")) for method, s, rho in self.rows]
+        tiles = [draw.Tile(img, draw.sparse_visible(s) if table.get(m).output == "pixels"
+                           else s, (m, f"rho = {rho:.2f}")) for m, s, rho in self.rows]
         done = [name for name, _ in nets[1:d + 1]]
         where = f"re-initialized: {', '.join(done)}" if done else "the trained model"
         self.picture.value = draw.to_png(draw.render_grid(

@@ -48,6 +48,8 @@ def compare_tiles(lab, mode: str, shared: bool = False) -> list[draw.Tile]:
     tiles, img = [], draw.plot.to_numpy_image(image)
     for model, method, s, u, p in raw:
         shown = u / top if shared else s
+        if table.get(method).output == "pixels" and not shared:
+            shown = draw.sparse_visible(shown)
         hit, energy = compute.on_animal(s, mask)
         score = (f"hit {'yes' if hit else 'no'} · energy {energy:.2f}" if hit is not None
                  else f"no {data.CLASSES[c]} in the image")

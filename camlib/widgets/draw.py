@@ -69,13 +69,14 @@ def colorize(values: np.ndarray, cmap: str = plot.CMAP) -> np.ndarray:
 
 
 def blend(image: np.ndarray, s: np.ndarray, alpha: float) -> np.ndarray:
-    """Overlay (1 - a) * image + a * colour(s) with a = alpha * s per pixel, float in [0, 1].
+    """Overlay (1 - a) * image + a * colour(s) with a = alpha * sqrt(s) per pixel, in [0, 1].
 
     The opacity grows with the heat, so where the map is zero the image shows unchanged (a
-    colour map's dark end laid over everything would darken the whole picture); alpha 0 is the
-    image, and at alpha 1 the hottest pixel is pure colour.
+    colour map's dark end laid over everything would darken the whole picture); the square
+    root keeps middling heat visible. alpha 0 is the image; at alpha 1 the hottest pixel is
+    pure colour.
     """
-    a = alpha * np.asarray(s)[..., None]
+    a = alpha * np.sqrt(np.clip(s, 0, 1))[..., None]
     return (1 - a) * image + a * colorize(s) / 255.0
 
 
@@ -239,6 +240,13 @@ class Tile:
     heat: np.ndarray  # (H, W) in [0, 1] (shared or per-map scale, as the caller chose)
     title: tuple  # lines: method, model, class, hit and energy
     outline: np.ndarray | None = None  # (H, W) bool: the animal's mask, outlined
+
+
+def sparse_visible(s: np.ndarray, quantile: float = 0.99) -> np.ndarray:
+    """Pixel-space saliency (guided backprop) is a few bright pixels: for display only, scale
+    it to its 99th percentile so that the rest of its structure shows (clipped to [0, 1])."""
+    top = float(np.quantile(s, quantile))
+    return np.clip(s / top, 0, 1) if top > 0 else s
 
 
 def _outline(mask: np.ndarray, scale: int, width: int = 2) -> np.ndarray:

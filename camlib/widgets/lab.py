@@ -100,11 +100,13 @@ class Lab:
         for name in ("source", "scene", "index", "random", "model", "method", "cls", "layer",
                      "threshold", "opacity", "picture", "info"):
             getattr(self, name).add_class(f"cam-lab-{name}")
-        row = W.Layout(flex_flow="row wrap", align_items="center")
+        def row():  # each box its own Layout: hiding one box must not hide the others
+            return W.Layout(flex_flow="row wrap", align_items="center")
+
         self.size = self._dataset().size  # image side in pixels, as every source draws it
-        self.testset = W.HBox([self.scene, self.index, self.random], layout=row)
+        self.testset = W.HBox([self.scene, self.index, self.random], layout=row())
         self.builder = SceneBuilder(self)
-        self.explorer = W.VBox([W.HBox([self.threshold, self.opacity], layout=row), self.info,
+        self.explorer = W.VBox([W.HBox([self.threshold, self.opacity], layout=row()), self.info,
                                 self.picture])
         self.explorer.add_class("cam-lab-explorer")
         self.compare, self.brush = Compare(self), Brush(self)
@@ -114,7 +116,7 @@ class Lab:
         self.tabs.titles = ("explore", *(p.title for p in self.pieces))
         self.tabs.add_class("cam-lab-tabs")
         self.ui = W.VBox([self.source, self.testset, self.builder.widget,
-                          W.HBox([self.model, self.method, self.cls, self.layer], layout=row),
+                          W.HBox([self.model, self.method, self.cls, self.layer], layout=row()),
                           self.tabs])
         self.ui.add_class("cam-lab")
         self.builder.widget.layout.display = "none"
