@@ -28,8 +28,8 @@ _HOMES = {
                      "eigen_cam"), ".family"),
 }  # each method's module
 _METHODS = tuple(_HOMES)
-_SUBMODULES = ("acol", "data", "models", "metrics", "methods", "family", "hooks", "plot", "checks", "paths",
-               "widgets", "bench", "train")
+_SUBMODULES = ("acol", "data", "models", "metrics", "methods", "family", "hooks", "plot",
+               "checks", "paths", "widgets", "bench", "train")
 
 __all__ = [*_METHODS, *_SUBMODULES, "setup"]
 

@@ -1,18 +1,25 @@
 """How much each method costs, as a ratio to a plain forward pass timed in the same run.
 
-    python -m camlib.bench               # about a minute on an idle 2-core laptop
+    python -m camlib.bench               # about two minutes on an idle 2-core laptop
     python -m camlib.bench --quick       # 3 pairs per figure instead of 5
     python -m camlib.bench --threads 1   # force the thread count
 
 Models: torchvision ResNet-18 (no weights) at batch 8, 224x224, layer
 "layer4", fc "fc"; the course's GAP network at batch 64, 64x64, its
-`cam_layer` and `fc_layer`. Each figure is the median over interleaved
-(method, baseline) pairs, so drift on a shared machine cancels. The
-baseline of the CAM family is `model(images)` under `torch.no_grad()`; that
-of guided backprop a forward pass plus a backward pass to the input.
-Targets (issue 3): the CAM family at most 1.15x for one class per image and
-1.3x for the top-5 classes of every image (a target of shape (N, 5); the
-course's networks have 4 classes, so all 4 there); guided backprop 1.25x.
+`cam_layer` and `fc_layer`. The rows are the methods of
+`camlib.table.METHODS` that the model supports (Guided Grad-CAM is left out:
+it is guided backprop times Grad-CAM, two rows already). Each figure is the
+median over interleaved (method, baseline) pairs, so drift on a shared
+machine cancels. The baseline of the CAM family is `model(images)` under
+`torch.no_grad()`; that of guided backprop a forward pass plus a backward
+pass to the input; that of Score-CAM its own N*K masked images through the
+model 64 at a time (one 112x112 image on ResNet-18, 512 masked images; two
+images on the GAP network), so its row measures the cost of everything else.
+Targets (issues 3 and 16): the gradient methods and CAM/Eigen-CAM at most
+1.15x for one class per image and 1.3x for the top-5 classes of every image
+(a target of shape (N, 5); the course's networks have 4 classes, so all 4
+there); Ablation-CAM 3x a forward pass; Score-CAM 1.05x its masked forward
+passes; guided backprop 1.05x.
 
 Threads: every core this process may use, or one when the machine is already
 busy (1-minute load average >= cores): a parallel region on a busy machine waits
@@ -31,9 +38,7 @@ import time
 import torch
 import torchvision
 
-from camlib import methods as cm
-
-LIMITS = {"one class": 1.15, "top-k": 1.3, "guided": 1.25}
+LIMITS = {"one class": 1.15, "top-k": 1.3, "guided": 1.05, "ablation": 3.0, "score": 1.05}
 
 
 def _sync(device: torch.device) -> None:
@@ -60,8 +65,35 @@ def ratio(method, baseline, pairs: int, device: torch.device) -> tuple[float, fl
     return statistics.median(ratios), statistics.median(t_method), statistics.median(t_base)
 
 
-def bench_model(name: str, model, images, layer: str, fc: str, pairs: int) -> list[dict]:
-    """One row per (method, target form) on one model."""
+def _calls(model, layer: str, fc: str):
+    """(entry, call(images, target)) for every method of camlib.table.METHODS this model can run."""
+    from camlib import table
+
+    for entry in table.METHODS.values():
+        if entry.requires == "fc":  # CAM: the benchmark names the fc of torchvision's ResNet
+            yield entry, lambda x, t, e=entry: e.fn(model, x, layer, fc, t)
+        elif entry.supports(model):
+            yield entry, lambda x, t, e=entry: e(model, x, layer, t)
+
+
+def _limit(entry, kind: str) -> tuple[str, float]:
+    """The baseline and the limit of a method's row (issue 3 and issue 16)."""
+    if entry.output == "pixels":
+        return "forward+backward", LIMITS["guided"]
+    if entry.fn.__name__ == "ablation_cam":
+        return "forward", LIMITS["ablation"]
+    if entry.fn.__name__ == "score_cam":
+        return "masked forwards", LIMITS["score"]
+    return "forward", LIMITS[kind]
+
+
+def bench_model(name: str, model, images, layer: str, fc: str, pairs: int,
+                score_images=None) -> list[dict]:
+    """One row per (method of camlib.table.METHODS, target form) on one model.
+
+    Score-CAM runs on `score_images` (default: the first image) against its own baseline: the
+    N*K masked images through the model, 64 at a time, without building the masks.
+    """
     device = images.device
 
     def forward():
@@ -75,38 +107,41 @@ def bench_model(name: str, model, images, layer: str, fc: str, pairs: int) -> li
 
     logits = forward()
     k = min(5, logits.shape[1])
-    methods = {
-        "cam": lambda t: cm.cam(model, images, layer, fc, t),
-        "grad_cam": lambda t: cm.grad_cam(model, images, layer, t),
-        "grad_cam_pp": lambda t: cm.grad_cam_pp(model, images, layer, t),
-        "counterfactual": lambda t: cm.counterfactual(model, images, layer, t),
-    }
-    targets = {"one class": (None, LIMITS["one class"])}
-    targets[f"top-{k} (N, {k})"] = (logits.topk(k, dim=1).indices, LIMITS["top-k"])
+    targets = {"one class": None, f"top-{k} (N, {k})": logits.topk(k, dim=1).indices}
+    score_images = images[:1] if score_images is None else score_images
+    baselines = {"forward": forward, "forward+backward": forward_backward,
+                 "masked forwards": _masked_forwards(model, images, layer, score_images)}
     rows = []
-    for target_name, (target, limit) in targets.items():
-        for method, call in methods.items():
-            r, ms, base = ratio(lambda c=call, t=target: c(t), forward, pairs, device)
-            rows.append(_row(name, len(images), method, target_name, r, ms, "forward", base, limit))
-
-    def guided():
-        return cm.guided_backprop(model, images)
-
-    r, ms, base = ratio(guided, forward_backward, pairs, device)
-    rows.append(
-        _row(
-            name,
-            len(images),
-            "guided_backprop",
-            "one class",
-            r,
-            ms,
-            "forward+backward",
-            base,
-            LIMITS["guided"],
-        )
-    )
+    for target_name, target in targets.items():
+        kind = "one class" if target is None else "top-k"
+        for entry, call in _calls(model, layer, fc):
+            method = entry.fn.__name__
+            if entry.output == "pixels" and (entry.layer or target is not None):
+                continue  # Guided Grad-CAM is guided backprop times Grad-CAM: both have rows
+            if target is not None and (not entry.targeted or method == "score_cam"):
+                continue  # one map for all classes; Score-CAM's cost does not depend on T
+            x = score_images if method == "score_cam" else images
+            base_name, limit = _limit(entry, kind)
+            r, ms, base = ratio(lambda c=call, x=x, t=target: c(x, t), baselines[base_name],
+                                pairs, device)
+            rows.append(_row(name, len(x), method, target_name, r, ms, base_name, base, limit))
     return rows
+
+
+def _masked_forwards(model, images, layer, score_images, batch_size: int = 64):
+    """Score-CAM's masked forward passes alone: N*K images through the model, batch_size at once."""
+    from camlib import hooks
+
+    K = hooks.layer_activation(model, score_images, layer)[0].shape[1]
+    batch = score_images[:1].expand(batch_size, *score_images.shape[1:]).contiguous()
+    total = len(score_images) * K
+
+    def run():
+        with torch.no_grad():
+            for start in range(0, total, batch_size):
+                model(batch[: min(batch_size, total - start)])
+
+    return run
 
 
 def _row(model, batch, method, target, r, ms, baseline, base_ms, limit) -> dict:
@@ -146,10 +181,11 @@ def run(quick: bool = False, device: str = "cpu", threads: int | None = None) ->
         torch.manual_seed(0)
         resnet = torchvision.models.resnet18(weights=None).eval().to(dev)
         x = torch.randn(8, 3, 224, 224, generator=g).to(dev)
-        rows = bench_model("resnet18", resnet, x, "layer4", "fc", pairs)
+        one = torch.randn(1, 3, 112, 112, generator=g).to(dev)  # Score-CAM: 512 masked images
+        rows = bench_model("resnet18", resnet, x, "layer4", "fc", pairs, one)
         gap = _gap_network().eval().to(dev)
         x = torch.randn(64, 3, 64, 64, generator=g).to(dev)
-        rows += bench_model("gap", gap, x, gap.cam_layer, gap.fc_layer, pairs)
+        rows += bench_model("gap", gap, x, gap.cam_layer, gap.fc_layer, pairs, x[:2])
     finally:
         torch.set_num_threads(before)
     return rows
@@ -165,7 +201,7 @@ def _gap_network():
 def table(rows: list[dict]) -> str:
     """The rows as a fixed-width text table."""
     head = ("model", "batch", "method", "target", "ms", "baseline", "ms", "ratio", "limit", "ok")
-    form = "{:9} {:>5}  {:16} {:13} {:>8}  {:17} {:>8}  {:>6} {:>6}  {}"
+    form = "{:9} {:>5}  {:16} {:13} {:>8}  {:16} {:>8}  {:>6} {:>6}  {}"
     lines = [form.format(*head)]
     for r in rows:
         lines.append(

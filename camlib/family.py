@@ -61,7 +61,8 @@ def xgrad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = N
 
     def L(A, g):
         sum_A = A.sum(dim=_SPATIAL)
-        w = torch.where(sum_A != 0, (A * g).sum(dim=_SPATIAL) / torch.where(sum_A != 0, sum_A, 1), 0)
+        safe = torch.where(sum_A != 0, sum_A, 1)
+        w = torch.where(sum_A != 0, (A * g).sum(dim=_SPATIAL) / safe, 0)
         return F.relu(_sum_k(w, A))
 
     return hooks.class_maps(L, model, images, layer, target, reshape)
@@ -137,12 +138,13 @@ def ablation_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target 
         y_k = []
         for ks in torch.arange(K, device=A.device).split(batch_size):
             B = len(ks)
-            ablated = A.repeat(B, 1, 1, 1).view(B, N, *A.shape[1:])
-            ablated[torch.arange(B), :, ks] = 0  # copy b: channel ks[b] of every image zeroed
-            z = after(ablated.view(B * N, *A.shape[1:])).view(B, N, -1)
+            keep = A.new_ones(B, 1, K, 1, 1)
+            keep[torch.arange(B), 0, ks] = 0  # copy b: channel ks[b] of every image zeroed
+            z = after((A * keep).view(B * N, *A.shape[1:])).view(B, N, -1)
             y_k += [f(z[b]) for b in range(B)]
         y_k = torch.stack(y_k, dim=-1)  # (N, T, K)
-        w = torch.where(y[..., None] != 0, (y[..., None] - y_k) / torch.where(y != 0, y, 1)[..., None], 0)
+        y = y[..., None]
+        w = torch.where(y != 0, (y - y_k) / torch.where(y != 0, y, 1), 0)  # (N, T, K)
         maps = F.relu(torch.einsum("ntk,nkij->ntij", w.to(A.dtype), A))
     return hooks.finish(maps, per_class)
 

@@ -30,6 +30,7 @@ what the model computes at test time.
 from __future__ import annotations
 
 import difflib
+import functools
 import numbers
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -399,28 +400,38 @@ def split_at(model: nn.Module, images: Tensor, layer: Layer, reshape: Reshape = 
     The hook replaces the layer's output by the edited batch while the model runs on an empty
     batch, so nothing before the layer runs again. A model where that fails (a skip connection
     around the layer needs the layer's input at full batch) is run on B copies of the images
-    instead: slower, the same logits.
+    instead: slower, the same logits. `maps` is handed to the network as it is (an in-place
+    operation after the layer may change it): pass a tensor that is not needed again.
     """
     with torch.inference_mode(False):
         A, logits, store = _forward(model, images, layer, grad=False, reshape=reshape)
     grid, out, n = store["grid"], store["out"], len(images)
-    fast = [True]
+    path = {"fast": True, "proven": False}
+
+    def edited(maps: Tensor, fresh: bool) -> Tensor:
+        """The layer output for `maps`; a feature map is handed over as it is unless `fresh`."""
+        if grid.reshape is None:
+            return maps.clone() if fresh else maps
+        return grid.to_output(maps, out.repeat(len(maps) // n, *[1] * (out.dim() - 1)))
 
     def after(maps: Tensor) -> Tensor:
-        B = len(maps) // n
-        with torch.inference_mode(False):
-            edited = grid.to_output(maps, out.repeat(B, *[1] * (out.dim() - 1)))
-            if fast[0]:
+        with torch.inference_mode(False), torch.no_grad():
+            if path["fast"]:
+                # Until the shortcut has worked once, it gets a copy: a failed try may have
+                # changed its input in place before raising.
+                output = edited(maps, fresh=not path["proven"])
                 try:
-                    with _hooked(model, layer, False, reshape, lambda _: edited), torch.no_grad():
+                    with _hooked(model, layer, False, reshape, lambda _: output):
                         z = model(images[:0])
                     if torch.is_tensor(z) and z.shape == (len(maps), logits.shape[1]):
+                        path["proven"] = True
                         return z
                 except RuntimeError:
                     pass
-                fast[0] = False
-            with _hooked(model, layer, False, reshape, lambda _: edited), torch.no_grad():
-                return model(images.repeat(B, 1, 1, 1))
+                path["fast"] = False
+            output = edited(maps, fresh=True)
+            with _hooked(model, layer, False, reshape, lambda _: output):
+                return model(images.repeat(len(maps) // n, 1, 1, 1))
 
     return A, logits, after
 
@@ -484,7 +495,8 @@ def input_gradients(model: nn.Module, images: Tensor, target: Target, rule: str 
         x = images.detach().clone().requires_grad_(True)
         with relu_rule(model, rule), torch.enable_grad():
             S, per_class = scores(model(x), target)
-            dS_dx = torch.stack(list(_grads(S, x, "the input")), dim=1)
+            grads = list(_grads(S, x, "the input"))
+            dS_dx = grads[0][:, None] if len(grads) == 1 else torch.stack(grads, dim=1)
     return finish(dS_dx, per_class)
 
 
@@ -498,30 +510,42 @@ def finish(maps: Tensor, per_class: bool) -> Tensor:
 
 
 class _GuidedReLU(torch.autograd.Function):
-    """Guided backprop (Springenberg et al. 2014): R^l = 1[f^l > 0] 1[R^{l+1} > 0] R^{l+1}."""
+    """Guided backprop (Springenberg et al. 2014): R^l = 1[f^l > 0] 1[R^{l+1} > 0] R^{l+1}.
+
+    The forward writes in place exactly when the module would (`inplace`), and saves only its
+    output (out > 0 exactly where f > 0); the backward is ReLU's own masked copy of R (one new
+    tensor) clamped in place: the same memory traffic as a plain ReLU, plus one pass.
+    """
 
     @staticmethod
-    def forward(ctx, f):
-        out = f.clamp(min=0)
-        ctx.save_for_backward(out)  # out > 0 exactly where f > 0
+    def forward(ctx, f, inplace=False):
+        if inplace:
+            out = f.clamp_(min=0)
+            ctx.mark_dirty(f)
+        else:
+            out = f.clamp(min=0)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, R):
         (out,) = ctx.saved_tensors
-        return torch.where(out > 0, R, 0.0).clamp_(min=0)
+        return torch.ops.aten.threshold_backward(R, out, 0).clamp_(min=0), None
 
 
 class _DeconvReLU(torch.autograd.Function):
     """Deconvnet (Zeiler & Fergus 2014): R^l = 1[R^{l+1} > 0] R^{l+1}."""
 
     @staticmethod
-    def forward(ctx, f):
+    def forward(ctx, f, inplace=False):
+        if inplace:
+            ctx.mark_dirty(f)
+            return f.clamp_(min=0)
         return f.clamp(min=0)
 
     @staticmethod
     def backward(ctx, R):
-        return R.clamp(min=0)
+        return R.clamp(min=0), None
 
 
 _RULES = {"guided": _GuidedReLU, "deconvnet": _DeconvReLU}
@@ -532,11 +556,12 @@ _NO_FORWARD = object()
 def relu_rule(model: nn.Module, rule: str | None):
     """Within the block, every nn.ReLU of `model` computes max(f, 0) with the backward `rule`.
 
-    Each ReLU's `forward` is replaced by an autograd.Function that never
-    writes in place, so in-place ReLUs work; the modules, their `inplace`
-    flags and the model's hooks are untouched, and every `forward` is
-    restored on exit, also after an error. F.relu calls inside a model's
-    forward are not modules and keep their ordinary gradient.
+    Each ReLU's `forward` is replaced by an autograd.Function that writes in
+    place exactly when the module's `inplace` flag says so (as the model
+    itself would); the modules, their `inplace` flags and the model's hooks
+    are untouched, and every `forward` is restored on exit, also after an
+    error. F.relu calls inside a model's forward are not modules and keep
+    their ordinary gradient.
     """
     if rule is None:
         yield
@@ -550,7 +575,7 @@ def relu_rule(model: nn.Module, rule: str | None):
     saved = [(m, m.__dict__.get("forward", _NO_FORWARD)) for m in relus]
     try:
         for m in relus:
-            m.forward = _RULES[rule].apply
+            m.forward = functools.partial(_RULES[rule].apply, inplace=bool(m.inplace))
         yield
     finally:
         for m, forward in saved:

@@ -66,7 +66,8 @@ def test_hires_layer_xgrad_by_hand(conv, images):
             s = A[n, k].sum()
             w[n, k] = (A[n, k] / s * g[n, k]).sum() if s != 0 else 0.0
     xgrad = by_channel(w, A)
-    for method, expected in ((fam.hires_cam, hires), (fam.layer_cam, layer), (fam.xgrad_cam, xgrad)):
+    for method, expected in ((fam.hires_cam, hires), (fam.layer_cam, layer),
+                             (fam.xgrad_cam, xgrad)):
         got = method(conv, images, "relu1", c)
         assert got.dtype == torch.float32 and got.shape == (4, 6, 6)
         assert expected.abs().sum() > 0
@@ -295,7 +296,8 @@ def test_target_forms_agree(method, conv, images):
     none = call(method, conv, images, None)
     assert torch.equal(none, call(method, conv, images, predicted))
     assert torch.equal(none, call(method, conv, images, predicted.tolist()))
-    assert torch.equal(call(method, conv, images, 2), call(method, conv, images, torch.full((4,), 2)))
+    two = call(method, conv, images, torch.full((4,), 2))
+    assert torch.equal(call(method, conv, images, 2), two)
     if method is not fam.score_cam:  # Score-CAM scores a callable's value, not a probability
         score = call(method, conv, images, lambda z: z[:, 2])
         assert torch.allclose(score, call(method, conv, images, 2), atol=1e-7)
