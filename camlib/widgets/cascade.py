@@ -14,25 +14,42 @@ from . import compute, draw
 SHOWN = ("Grad-CAM", "Grad-CAM++", "guided backprop", "Guided Grad-CAM")
 
 
-def cascade_rows(lab, nets, depth: int) -> list[tuple[str, object, float]]:
-    """(method, heat at `depth`, Spearman rho with the trained map) for the cascade's methods."""
-    c, size = lab.cls.value, lab.image.shape[-1]
-    offered = table.available(lab.net)
-    shown = [m for m in SHOWN if m in offered]
-    if lab.method.value not in shown:
-        shown.append(lab.method.value)
-    rows = []
-    for method in shown:
-        def heat_of(net, method=method):
-            target = [c] if table.get(method).targeted else None
-            amap = table.compute(method, net, lab.image[None], lab.layer.value, target)[0]
-            return compute.heat(amap, size)
+def cascade_rows(nets, image, cls: int, layer, methods, cache=None) -> list[tuple]:
+    """(method, heat at the last net of `nets`, Spearman rho with the first net's heat) for
+    each method: nets[0] is the trained model, nets[-1] the one randomized to this depth.
+    `cache` (an LRU of the lab, or None) keeps heats by (net, method, layer, class)."""
+    size = image.shape[-1]
 
-        key = (lab.model.value, lab.key, method, lab.layer.value, c)
-        trained = lab._maps.get(("cascade", *key, 0), lambda: heat_of(nets[0][1]))
-        now = lab._maps.get(("cascade", *key, depth), lambda: heat_of(nets[depth][1]))
+    def heat_of(net, method):
+        target = [cls] if table.get(method).targeted else None
+        amap = table.compute(method, net, image[None], layer, target)[0]
+        return compute.heat(amap, size)
+
+    def cached(net, method):
+        if cache is None:
+            return heat_of(net, method)
+        key = ("cascade", id(net), compute.image_key(image), method, layer, cls)
+        return cache.get(key, lambda: heat_of(net, method))
+
+    rows = []
+    for method in methods:
+        trained, now = cached(nets[0], method), cached(nets[-1], method)
         rows.append((method, now, compute.rank_correlation(trained, now)))
     return rows
+
+
+def shown_methods(model, current: str | None = None) -> list[str]:
+    """The cascade's methods that the model offers, plus the current one."""
+    offered = table.available(model)
+    shown = [m for m in SHOWN if m in offered]
+    return shown + ([current] if current and current not in shown else [])
+
+
+def cascade_tiles(rows, image) -> list:
+    """One tile per method: its heat at this depth (pixel maps made visible) and its rho."""
+    img = draw.plot.to_numpy_image(image)
+    return [draw.Tile(img, draw.sparse_visible(s) if table.get(m).output == "pixels" else s,
+                      (m, f"rho = {rho:.2f}")) for m, s, rho in rows]
 
 
 class Cascade:
@@ -67,11 +84,12 @@ class Cascade:
         if self.depth.max != len(nets) - 1:
             self.depth.max = len(nets) - 1
         d = min(self.depth.value, len(nets) - 1)
-        self.rows = cascade_rows(self.lab, nets, d)
-        img = draw.plot.to_numpy_image(self.lab.image)
-        c = data.CLASSES[self.lab.cls.value]
-        tiles = [draw.Tile(img, draw.sparse_visible(s) if table.get(m).output == "pixels"
-                           else s, (m, f"rho = {rho:.2f}")) for m, s, rho in self.rows]
+        lab = self.lab
+        self.rows = cascade_rows([n for _, n in nets[:d + 1]], lab.image, lab.cls.value,
+                                 lab.layer.value, shown_methods(lab.net, lab.method.value),
+                                 lab._maps)
+        c = data.CLASSES[lab.cls.value]
+        tiles = cascade_tiles(self.rows, lab.image)
         done = [name for name, _ in nets[1:d + 1]]
         where = f"re-initialized: {', '.join(done)}" if done else "the trained model"
         self.picture.value = draw.to_png(draw.render_grid(

@@ -14,6 +14,7 @@ Every method goes through `camlib.table`, the one table of methods.
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,11 @@ FILLS = ("mean colour", "blur", "neighbours")
 def probabilities(model, images: torch.Tensor) -> torch.Tensor:
     """Softmax class probabilities (N, K) of a batch (N, 3, H, W)."""
     return torch.softmax(model(images), dim=1)
+
+
+def image_key(image: torch.Tensor) -> str:
+    """A short fingerprint of an image's pixels: the cache key of everything computed on it."""
+    return hashlib.sha1(image.detach().cpu().numpy().tobytes()).hexdigest()[:16]
 
 
 def methods_for(model) -> tuple[str, ...]:

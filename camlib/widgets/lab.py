@@ -13,7 +13,6 @@ and the open tab's, never every experiment's.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 import numpy as np
@@ -48,11 +47,6 @@ class LRU:
         if len(self.items) > self.size:
             self.items.popitem(last=False)
         return value
-
-
-def image_key(image: torch.Tensor) -> str:
-    """A short fingerprint of an image's pixels: the cache key of everything computed on it."""
-    return hashlib.sha1(image.numpy().tobytes()).hexdigest()[:16]
 
 
 class Lab:
@@ -190,7 +184,7 @@ class Lab:
     def set_image(self, image: torch.Tensor, objects, label: str):
         """Show a new image (3, H, W) with its animals; every piece follows."""
         self.image, self.objects, self.image_label = image, list(objects), label
-        self.key = image_key(image)
+        self.key = compute.image_key(image)
         self._quiet += 1
         try:
             p = self.probs
