@@ -24,7 +24,7 @@ def source(cell):
 
 def test_all_chapters_present():
     names = [p.name[:2] for p in NOTEBOOKS]
-    assert names == [f"{i:02d}" for i in range(11)], names
+    assert len(names) >= 11 and names == [f"{i:02d}" for i in range(len(names))], names
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.stem)
