@@ -51,11 +51,12 @@ lab: $(STAMP)
 
 ## app: the widget lab as a standalone Voila app (controls and pictures, no code)
 app: $(STAMP)
-	$(BIN)/voila notebooks/09_widget_lab.ipynb --strip_sources=True
+	$(BIN)/voila notebooks/lab_app.ipynb --strip_sources=True
 
-## bench: each method's time as a ratio to a forward pass
+## bench: each method's time as a ratio to a forward pass, then the lab's latencies
 bench: $(STAMP)
 	$(BIN)/python -m camlib.bench
+	$(BIN)/python -m camlib.widgets.speed
 
 ## models: retrain the model zoo and rewrite data/manifest.json
 models: $(STAMP)
