@@ -19,7 +19,6 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 # --- notebooks -------------------------------------------------------------------------------
 nb_execution_mode = "off"                     # build/executed/ holds the outputs already
 nb_merge_streams = True
-nb_output_stderr = "remove-warn"              # a stray stderr line should not reach a reader
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_dmath_double_inline = True               # `text $$x$$ text` is display math too
 myst_heading_anchors = 3

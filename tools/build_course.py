@@ -116,10 +116,13 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
     bar = tqdm(total=len(chapters), unit="chapter", dynamic_ncols=True, file=sys.stdout,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
 
+    def show() -> None:
+        bar.set_description_str("chapters")
+        bar.set_postfix_str(("running " + " + ".join(running)) if running else "", refresh=True)
+
     def started(name: str) -> None:
         running.append(name)
-        bar.set_description_str(", ".join(n[:2] for n in running))
-        bar.set_postfix_str(" + ".join(running), refresh=True)
+        show()
 
     def finished(res: Result) -> None:
         results[res.name] = res
@@ -127,9 +130,8 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
             running.remove(res.name)
         state = "ok" if res.ok else f"FAILED at {res.cell}: {res.error}"
         bar.write(f"{res.name:<44} {res.seconds:6.1f} s  {state}")
-        bar.set_description_str(", ".join(n[:2] for n in running) or "done")
-        bar.set_postfix_str(" + ".join(running), refresh=False)
         bar.update(1)
+        show()
 
     try:
         if jobs <= 1:
