@@ -155,14 +155,23 @@ def eigen_cam(model: nn.Module, images: Tensor, layer: Layer, *, reshape: Reshap
     Per image, X = A as (positions, channels), centred over positions; X = U S V^T;
     L = ReLU(X v_1) with v_1 the first right singular vector, its sign chosen so that X v_1
     correlates non-negatively with sum_k A^k. Class-agnostic: no target, maps (N, h, w).
+    X v_1 = s_1 u_1 is computed from the top eigenvector of the smaller of X X^T and X^T X.
     """
     with torch.inference_mode(False), torch.no_grad():
         A, _ = hooks.layer_activation(model, images, layer, reshape)
         N, K, h, w = A.shape
         X = A.flatten(2).transpose(1, 2)  # (N, Z, K)
         X = X - X.mean(dim=1, keepdim=True)
-        v = torch.linalg.svd(X, full_matrices=False).Vh[:, 0]  # (N, K)
-        proj = torch.einsum("nzk,nk->nz", X, v)
+        # X v_1 = s_1 u_1 from the smaller Gram matrix, in float64: LAPACK's SVD of a batch of
+        # (49, 512) matrices can take seconds on a busy CPU, this eigh milliseconds.
+        X = X.to(torch.float32 if A.device.type == "mps" else torch.float64)
+        if X.shape[1] <= K:
+            lam, U = torch.linalg.eigh(X @ X.mT)  # (N, Z, Z), eigenvalues s^2 ascending
+            proj = U[..., -1] * lam[..., -1:].clamp(min=0).sqrt()
+        else:
+            proj = X @ torch.linalg.eigh(X.mT @ X).eigenvectors[..., -1:]  # X v_1: (N, Z, 1)
+            proj = proj.squeeze(-1)
+        proj = proj.to(A.dtype)
         sign = torch.where((proj * A.flatten(2).sum(dim=1)).sum(dim=1) < 0, -1.0, 1.0)
         maps = F.relu(proj * sign.to(A.dtype)[:, None]).view(N, h, w)
     return hooks.finish(maps, per_class=False)
