@@ -270,7 +270,7 @@ class Lab:
         self.view = v = self.current_view()
         self.picture.value = draw.to_png(draw.render(v, self.scale))
         p, pred = self.probs, int(self.probs.argmax())
-        animals = ", ".join(_describe(o) for o in self.objects) or "no animal"
+        animals = ", ".join(describe(o) for o in self.objects) or "no animal"
         layer = table.get(v.method).layer_for(self.net, self.layer.value)
         reads = (f"layer {layer!r}" if layer else "the input pixels"
                  if table.get(v.method).output == "pixels" else "the classifiers' class maps")
@@ -297,7 +297,8 @@ class Lab:
             piece.refresh()
 
 
-def _describe(animal) -> str:
+def describe(animal) -> str:
+    """How the lab names an animal: its class, and its ears when they are not its own."""
     ears = getattr(animal, "ears", animal.label)
     if ears == animal.label:
         return animal.name
