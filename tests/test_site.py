@@ -59,7 +59,9 @@ def site(tmp_path_factory):
             shutil.copy(override / name, executed / name)
             continue
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-        nb.metadata["papermill"] = nbformat.NotebookNode()
+        nb.metadata["papermill"] = nbformat.NotebookNode()    # as papermill's loader does
+        for cell in nb.cells:
+            cell.metadata.setdefault("tags", [])
         nb = papermill.parameterize.parameterize_notebook(nb, {"SMOKE": False})
         nbformat.write(nb, executed / name)
     build_course.build_site(executed, tmp / "site", tmp / "work")

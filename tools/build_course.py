@@ -267,12 +267,17 @@ def write_if_changed(path: Path, data: str) -> None:
         path.write_text(data, encoding="utf-8")
 
 
-def front_page(chapters: list[str]) -> str:
-    """index.md: the README's opening paragraph and its course map, chapters linked."""
+def front_page(chapters: list[str], titles: dict[str, str]) -> str:
+    """index.md: the README's opening paragraph and its course map, chapters linked (a chapter
+    the README's map does not list yet gets a row with its title)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     intro = readme.split("\n\n")[1].strip()
     course_map = readme.split("## Course map", 1)[1].split("\n## ", 1)[0].strip()
     course_map = re.sub(r"\]\(notebooks/([0-9]{2}_[\w-]+\.ipynb)\)", r"](\1)", course_map)
+    for name in chapters:
+        if f"]({name})" not in course_map:
+            title = re.sub(r"^[0-9]{2}\s*\W\s*", "", titles.get(name, name))
+            course_map += f"\n| {name[:2]} | [{title}]({name}) | |"
     toctree = "\n".join(Path(c).stem for c in chapters)
     return (f"# The CAM course\n\n{intro}\n\n## Course map\n\n{course_map}\n\n"
             "Every chapter page has a download button (top right) for its notebook, executed, "
@@ -290,14 +295,17 @@ def stage(executed: Path, src: Path) -> list[str]:
     for stale in src.glob("*.ipynb"):
         if stale.name not in chapters:
             stale.unlink()
+    titles = {}
     for name in chapters:
         nb = nbformat.read(executed / name, as_version=4)
+        titles[name] = next((line[2:].strip() for c in nb.cells if c.cell_type == "markdown"
+                             for line in c.source.splitlines() if line.startswith("# ")), name)
         for cell in nb.cells:
             tags = cell.metadata.get("tags", [])
             if "injected-parameters" in tags and "remove-cell" not in tags:
                 cell.metadata["tags"] = [*tags, "remove-cell"]
         write_if_changed(src / name, nbformat.writes(nb) + "\n")
-    write_if_changed(src / "index.md", front_page(chapters))
+    write_if_changed(src / "index.md", front_page(chapters, titles))
     return chapters
 
 
