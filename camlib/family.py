@@ -164,13 +164,18 @@ def eigen_cam(model: nn.Module, images: Tensor, layer: Layer, *, reshape: Reshap
         X = X - X.mean(dim=1, keepdim=True)
         # X v_1 = s_1 u_1 from the smaller Gram matrix, in float64: LAPACK's SVD of a batch of
         # (49, 512) matrices can take seconds on a busy CPU, this eigh milliseconds.
+        # One thread: a threaded LAPACK call on small matrices stalls on a busy machine.
         X = X.to(torch.float32 if A.device.type == "mps" else torch.float64)
-        if X.shape[1] <= K:
-            lam, U = torch.linalg.eigh(X @ X.mT)  # (N, Z, Z), eigenvalues s^2 ascending
-            proj = U[..., -1] * lam[..., -1:].clamp(min=0).sqrt()
-        else:
-            proj = X @ torch.linalg.eigh(X.mT @ X).eigenvectors[..., -1:]  # X v_1: (N, Z, 1)
-            proj = proj.squeeze(-1)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            if X.shape[1] <= K:
+                lam, U = torch.linalg.eigh(X @ X.mT)  # (N, Z, Z), eigenvalues s^2 ascending
+                proj = U[..., -1] * lam[..., -1:].clamp(min=0).sqrt()
+            else:
+                proj = (X @ torch.linalg.eigh(X.mT @ X).eigenvectors[..., -1:]).squeeze(-1)
+        finally:
+            torch.set_num_threads(threads)
         proj = proj.to(A.dtype)
         sign = torch.where((proj * A.flatten(2).sum(dim=1)).sum(dim=1) < 0, -1.0, 1.0)
         maps = F.relu(proj * sign.to(A.dtype)[:, None]).view(N, h, w)
