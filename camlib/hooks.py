@@ -426,8 +426,8 @@ def split_at(model: nn.Module, images: Tensor, layer: Layer, reshape: Reshape = 
                     if torch.is_tensor(z) and z.shape == (len(maps), logits.shape[1]):
                         path["proven"] = True
                         return z
-                except RuntimeError:
-                    pass
+                except (RuntimeError, IndexError, ValueError):
+                    pass  # the network uses its input's batch past the layer (ACoL's erasing)
                 path["fast"] = False
             output = edited(maps, fresh=True)
             with _hooked(model, layer, False, reshape, lambda _: output):

@@ -269,9 +269,16 @@ def test_every_model_and_method(lab):
             maps.append(lab.view.amap)
             assert method in lab.info.value
         assert len(pictures) == len(offered)  # each method draws its own picture
+        # on a GAP head (gap, gap_biased) dS/dA = w_k / Z at every position, so Grad-CAM,
+        # XGrad-CAM and HiResCAM coincide at the last layer (chapter 11); every other pair
+        # of maps differs (ACoL's heads put two convolutions after 'features.19')
+        same = {"Grad-CAM", "XGrad-CAM", "HiResCAM"} if name in ("gap", "gap_biased") else set()
         for i in range(len(maps)):
             for j in range(i):
-                assert maps[i].shape != maps[j].shape or not np.allclose(maps[i], maps[j])
+                equal = maps[i].shape == maps[j].shape and np.allclose(maps[i], maps[j],
+                                                                       atol=1e-6)
+                assert equal == ({offered[i], offered[j]} <= same), (name, offered[i],
+                                                                     offered[j])
 
 
 def test_switching_model_keeps_a_valid_method(lab):
@@ -448,7 +455,8 @@ def test_compare_every_method(lab):
     for t in tiles:
         assert t.title[1].startswith(f"gap · '{data.CLASSES[c]}'")
         s = widgets.heat(lab.maps(t.title[0])[c], SIZE)
-        assert np.allclose(t.heat, s)
+        pixels = table.get(t.title[0]).output == "pixels"  # drawn at their 99th percentile
+        assert np.allclose(t.heat, draw.sparse_visible(s) if pixels else s)
         hit, energy = widgets.on_animal(s, mask)
         assert t.title[2] == f"hit {'yes' if hit else 'no'} · energy {energy:.2f}"
     lab.tabs.selected_index = 1
