@@ -246,7 +246,8 @@ def test_chapter_09_draws_its_widgets_from_the_saved_state(web, site, tmp_path):
                     "from the stored notebooks). Run `make course`, or point COURSE_SITE_FROM "
                     "at a folder with a papermill-executed 09_widget_lab.ipynb.", pytrace=False)
     page = web.open("09_widget_lab.html")
-    page.wait_for_selector(".jupyter-widgets.widget-slider", timeout=TIMEOUT)
+    # the lab was saved showing the scene builder, so the test-image row's sliders are hidden
+    page.locator(".jupyter-widgets.widget-slider:visible").first.wait_for(timeout=TIMEOUT)
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jupyter-widgets img')]"
         ".some(i => i.complete && i.naturalWidth > 100)")
@@ -258,7 +259,8 @@ def test_chapter_09_draws_its_widgets_from_the_saved_state(web, site, tmp_path):
     assert views >= 1
     assert "Error displaying widget" not in text
     assert "VBox(children=" not in text and "HBox(children=" not in text
-    assert page.locator(".jupyter-widgets.widget-slider").count() >= 2
+    assert page.locator(".jupyter-widgets.widget-slider:visible").count() >= 2
+    assert page.locator(".cam-lab-tabs").count() >= 1  # the lab with its tabs, as saved
     pictures = page.locator(".jupyter-widgets img").evaluate_all(
         "is => is.filter(i => i.naturalWidth > 100).length")
     assert pictures >= 1
