@@ -11,7 +11,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sani
 SMOKE  ?= False
 JOBS   ?= 1
 
-.PHONY: course site test unit nbval browser-deps lab app bench models outputs clean
+.PHONY: course site test unit nbval lint format browser-deps lab app bench models outputs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,16 +27,22 @@ course: $(STAMP)
 site: $(STAMP)
 	$(BIN)/python tools/build_course.py --site-only
 
-## test: unit, widget and browser tests, then strict nbval on the stored notebooks
+## test: ruff, unit, widget and browser tests, then strict nbval; one summary line at the end
 test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest tests -q
-	$(BIN)/python -m pytest notebooks $(NBVAL) -q -n 2 --dist loadscope
+	$(BIN)/python tools/run_tests.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m "not browser"
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest notebooks $(NBVAL) -q -n 2 --dist loadscope
+
+## lint: ruff over camlib, tests and tools (`make format` rewrites the code in ruff's style)
+lint: $(STAMP)
+	$(BIN)/ruff check camlib tests tools && $(BIN)/ruff format --check camlib tests tools
+
+format: $(STAMP)
+	$(BIN)/ruff format camlib tests tools && $(BIN)/ruff check --fix camlib tests tools
 
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || \

@@ -22,14 +22,40 @@ Every layer method takes `reshape=(h, w)` (or a callable) for a token layer (N, 
 import importlib
 
 _HOMES = {
-    **dict.fromkeys(("cam", "grad_cam", "grad_cam_pp", "counterfactual", "guided_backprop",
-                     "deconvnet", "guided_grad_cam", "upsample", "normalize"), ".methods"),
-    **dict.fromkeys(("layer_cam", "xgrad_cam", "hires_cam", "score_cam", "ablation_cam",
-                     "eigen_cam"), ".family"),
+    **dict.fromkeys(
+        (
+            "cam",
+            "grad_cam",
+            "grad_cam_pp",
+            "counterfactual",
+            "guided_backprop",
+            "deconvnet",
+            "guided_grad_cam",
+            "upsample",
+            "normalize",
+        ),
+        ".methods",
+    ),
+    **dict.fromkeys(
+        ("layer_cam", "xgrad_cam", "hires_cam", "score_cam", "ablation_cam", "eigen_cam"), ".family"
+    ),
 }  # each method's module
 _METHODS = tuple(_HOMES)
-_SUBMODULES = ("acol", "data", "models", "metrics", "methods", "family", "hooks", "plot",
-               "checks", "paths", "widgets", "bench", "train")
+_SUBMODULES = (
+    "acol",
+    "data",
+    "models",
+    "metrics",
+    "methods",
+    "family",
+    "hooks",
+    "plot",
+    "checks",
+    "paths",
+    "widgets",
+    "bench",
+    "train",
+)
 
 __all__ = [*_METHODS, *_SUBMODULES, "setup"]
 

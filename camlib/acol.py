@@ -34,9 +34,11 @@ def load_delta(delta: float, device: str | torch.device = "cpu") -> models.ACoLN
     """The shipped ACoL trained with erasing threshold `delta` (eval mode, checksum verified)."""
     name = sweep_name(delta)
     if name not in models.available():
-        raise ValueError(f"no shipped model {name!r}: train it with "
-                         f"`model, result = camlib.acol.train_delta({delta})` and keep it with "
-                         f"`camlib.models.save({name!r}, model, result)`")
+        raise ValueError(
+            f"no shipped model {name!r}: train it with "
+            f"`model, result = camlib.acol.train_delta({delta})` and keep it with "
+            f"`camlib.models.save({name!r}, model, result)`"
+        )
     return models.load(name, device)  # builds ACoLNet with the manifest's delta, checks sha256
 
 
@@ -53,19 +55,28 @@ def class_maps(model: models.ACoLNet, images: torch.Tensor, target=None, batch: 
     model.eval()
     parts = []
     for i in range(0, len(images), batch):
-        y = None if target is None else torch.as_tensor(target)[i:i + batch].to(images.device)
-        out = model.forward_maps(images[i:i + batch], y)
+        y = None if target is None else torch.as_tensor(target)[i : i + batch].to(images.device)
+        out = model.forward_maps(images[i : i + batch], y)
         rows = torch.arange(len(out["target"]), device=images.device)
         c = out["target"]
-        parts.append(dict(a=out["maps_a"][rows, c], b=out["maps_b"][rows, c],
-                          fused=out["fused"][rows, c], erased=out["erased"], target=c,
-                          logits_a=out["logits_a"], logits_b=out["logits_b"]))
+        parts.append(
+            dict(
+                a=out["maps_a"][rows, c],
+                b=out["maps_b"][rows, c],
+                fused=out["fused"][rows, c],
+                erased=out["erased"],
+                target=c,
+                logits_a=out["logits_a"],
+                logits_b=out["logits_b"],
+            )
+        )
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 @torch.no_grad()
-def accuracies(model: models.ACoLNet, images: torch.Tensor, labels: torch.Tensor,
-               batch: int = 250) -> dict:
+def accuracies(
+    model: models.ACoLNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 250
+) -> dict:
     """Test-time accuracy of classifier A, of B (erasing driven by A's prediction) and of A + B.
 
     No labels enter the forward pass: this is what the network does on an unlabelled image.
@@ -74,8 +85,11 @@ def accuracies(model: models.ACoLNet, images: torch.Tensor, labels: torch.Tensor
     model.eval()
     hits = {"A": 0, "B": 0, "A + B": 0}
     for i in range(0, len(images), batch):
-        out, y = model.forward_maps(images[i:i + batch]), labels[i:i + batch]
-        for key, logits in (("A", out["logits_a"]), ("B", out["logits_b"]),
-                            ("A + B", out["logits_a"] + out["logits_b"])):
+        out, y = model.forward_maps(images[i : i + batch]), labels[i : i + batch]
+        for key, logits in (
+            ("A", out["logits_a"]),
+            ("B", out["logits_b"]),
+            ("A + B", out["logits_a"] + out["logits_b"]),
+        ):
             hits[key] += (logits.argmax(1) == y).sum().item()
     return {k: v / len(images) for k, v in hits.items()}

@@ -87,8 +87,9 @@ def _limit(entry, kind: str) -> tuple[str, float]:
     return "forward", LIMITS[kind]
 
 
-def bench_model(name: str, model, images, layer: str, fc: str, pairs: int,
-                score_images=None) -> list[dict]:
+def bench_model(
+    name: str, model, images, layer: str, fc: str, pairs: int, score_images=None
+) -> list[dict]:
     """One row per (method of camlib.table.METHODS, target form) on one model.
 
     Score-CAM runs on `score_images` (default: the first image) against its own baseline: the
@@ -109,8 +110,11 @@ def bench_model(name: str, model, images, layer: str, fc: str, pairs: int,
     k = min(5, logits.shape[1])
     targets = {"one class": None, f"top-{k} (N, {k})": logits.topk(k, dim=1).indices}
     score_images = images[:1] if score_images is None else score_images
-    baselines = {"forward": forward, "forward+backward": forward_backward,
-                 "masked forwards": _masked_forwards(model, images, layer, score_images)}
+    baselines = {
+        "forward": forward,
+        "forward+backward": forward_backward,
+        "masked forwards": _masked_forwards(model, images, layer, score_images),
+    }
     rows = []
     for target_name, target in targets.items():
         kind = "one class" if target is None else "top-k"
@@ -122,8 +126,9 @@ def bench_model(name: str, model, images, layer: str, fc: str, pairs: int,
                 continue  # one map for all classes; Score-CAM's cost does not depend on T
             x = score_images if method == "score_cam" else images
             base_name, limit = _limit(entry, kind)
-            r, ms, base = ratio(lambda c=call, x=x, t=target: c(x, t), baselines[base_name],
-                                pairs, device)
+            r, ms, base = ratio(
+                lambda c=call, x=x, t=target: c(x, t), baselines[base_name], pairs, device
+            )
             rows.append(_row(name, len(x), method, target_name, r, ms, base_name, base, limit))
     return rows
 

@@ -45,8 +45,9 @@ def skipped(claim: str, why: str = "SMOKE") -> None:
     _line(claim, "", f"skipped ({why})")
 
 
-def shipped(claim: str, ok, detail: str = "", retrain: bool = False,
-            skip: bool | str = False) -> None:
+def shipped(
+    claim: str, ok, detail: str = "", retrain: bool = False, skip: bool | str = False
+) -> None:
     """A claim about one training run, the shipped weights (``data/manifest.json``).
 
     With the shipped weights it is a plain ``check`` (raises when it fails). When the chapter

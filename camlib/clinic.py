@@ -25,8 +25,16 @@ from torch import Tensor, nn
 from . import metrics, plot
 from .methods import upsample
 
-__all__ = ["blank", "imagenet_normalize", "in_batches", "overlay", "padded", "randomized",
-           "rank_corr", "ring"]
+__all__ = [
+    "blank",
+    "imagenet_normalize",
+    "in_batches",
+    "overlay",
+    "padded",
+    "randomized",
+    "rank_corr",
+    "ring",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,7 +67,7 @@ def in_batches(fn, images: Tensor, order, batch: int) -> Tensor:
         raise ValueError("order must be a permutation of range(len(images))")
     out = None
     for i in range(0, len(order), batch):
-        idx = order[i:i + batch]
+        idx = order[i : i + batch]
         m = fn(images[idx], idx)
         if out is None:
             out = torch.empty((len(images), *m.shape[1:]), dtype=m.dtype)
@@ -77,7 +85,7 @@ def padded(fn, images: Tensor, pad: int) -> Tensor:
         raise ValueError(f"pad must be a positive number of pixels, got {pad}")
     H, W = images.shape[-2:]
     maps = fn(F.pad(images, (pad, pad, pad, pad), mode="reflect"))
-    return upsample(maps, (H + 2 * pad, W + 2 * pad))[..., pad:pad + H, pad:pad + W]
+    return upsample(maps, (H + 2 * pad, W + 2 * pad))[..., pad : pad + H, pad : pad + W]
 
 
 def randomized(model: nn.Module, names, seed: int = 0) -> nn.Module:
@@ -108,8 +116,15 @@ def blank(maps: Tensor) -> int:
     return int((maps.flatten(1).abs().amax(1) == 0).sum())
 
 
-def overlay(ax, image, amap, title: str | None = None, vmax: float | None = None,
-            alpha: float = 0.8, cmap: str = plot.CMAP):
+def overlay(
+    ax,
+    image,
+    amap,
+    title: str | None = None,
+    vmax: float | None = None,
+    alpha: float = 0.8,
+    cmap: str = plot.CMAP,
+):
     """The map (upsampled to the image) over the image, its opacity growing with its value.
 
     Where the map is 0 the image shows as it is (never darkened); `vmax` fixes the scale
@@ -121,7 +136,7 @@ def overlay(ax, image, amap, title: str | None = None, vmax: float | None = None
     level = heat / top if top > 0 else np.zeros_like(heat)
     level = level.clip(0, 1)
     rgba = mpl.colormaps[cmap](level)
-    rgba[..., 3] = alpha * np.sqrt(level)        # weak heat stays visible, zero stays clear
+    rgba[..., 3] = alpha * np.sqrt(level)  # weak heat stays visible, zero stays clear
     ax.imshow(img, interpolation="nearest")
     ax.imshow(rgba, interpolation="bilinear")
     ax.set_xticks([])

@@ -33,18 +33,35 @@ SCENES = ("single", "multi", "pair", "biased")
 SCENE_IDS = {name: k for k, name in enumerate(SCENES)}
 SPLITS = {"train": (6000, 1101), "val": (500, 2202), "test": (1000, 3303)}  # (count, base seed)
 # head radius range at size 64 (scaled with size); "multi3": multi scenes with three animals
-RADIUS = {"single": (10.0, 15.0), "biased": (10.0, 15.0), "pair": (8.0, 11.0),
-          "multi": (7.5, 10.0), "multi3": (7.0, 8.5)}
+RADIUS = {
+    "single": (10.0, 15.0),
+    "biased": (10.0, 15.0),
+    "pair": (8.0, 11.0),
+    "multi": (7.5, 10.0),
+    "multi3": (7.0, 8.5),
+}
 
 _f32 = lambda *rows: np.array(rows, np.float32)  # noqa: E731
 # ginger, brown, grey, cream, white, dark brown, charcoal, golden
-FUR_COLOURS = _f32((0.86, 0.52, 0.22), (0.56, 0.36, 0.20), (0.62, 0.62, 0.64), (0.94, 0.86, 0.70),
-                   (0.96, 0.95, 0.93), (0.38, 0.26, 0.16), (0.34, 0.34, 0.37), (0.82, 0.68, 0.36))
+FUR_COLOURS = _f32(
+    (0.86, 0.52, 0.22),
+    (0.56, 0.36, 0.20),
+    (0.62, 0.62, 0.64),
+    (0.94, 0.86, 0.70),
+    (0.96, 0.95, 0.93),
+    (0.38, 0.26, 0.16),
+    (0.34, 0.34, 0.37),
+    (0.82, 0.68, 0.36),
+)
 # saturated red, green, blue, magenta: one per class (the biased scene's cue)
 CUE_COLOURS = _f32((0.95, 0.0, 0.0), (0.0, 0.85, 0.0), (0.0, 0.2, 1.0), (1.0, 0.0, 1.0))
-OUTLINE, PINK, CREAM, EYE_WHITE, DARK = _f32((0.06, 0.05, 0.04), (0.96, 0.64, 0.70),
-                                             (0.98, 0.94, 0.86), (0.97, 0.97, 0.90),
-                                             (0.08, 0.05, 0.05))
+OUTLINE, PINK, CREAM, EYE_WHITE, DARK = _f32(
+    (0.06, 0.05, 0.04),
+    (0.96, 0.64, 0.70),
+    (0.98, 0.94, 0.86),
+    (0.97, 0.97, 0.90),
+    (0.08, 0.05, 0.05),
+)
 EAR_SCALE = (0.92, 1.08)  # random ear size factor, drawn for every animal whatever its class
 TEXTURES = ("stripes", "checks", "dots", "plain")  # background patterns; plain: no distractors
 
@@ -101,6 +118,7 @@ class Composed:
 # ---- shapes, in head units (radius 1, centre 0, y pointing down) ----------------------------
 # ("c", x, y, radius) | ("e", x, y, half-width, half-height, cos, sin) | ("t", vertices, edges)
 
+
 def _ellipse(x, y, a, b, tilt):
     """Ellipse with half-axes a (across) and b (along), turned by the angle of sine ``tilt``."""
     return ("e", x, y, a, b, math.sqrt(1.0 - tilt * tilt), tilt)
@@ -154,11 +172,17 @@ def _inside(s, u, v):
 
 # per class: (ears drawn in front of the head?, outer ears, inner ears)
 EARS = {
-    "cat": (False, _pair(_triangle((-0.98, -0.20), (-0.20, -0.96), (-0.90, -1.66))),
-            _pair(_triangle((-0.84, -0.52), (-0.45, -0.90), (-0.80, -1.25)))),
+    "cat": (
+        False,
+        _pair(_triangle((-0.98, -0.20), (-0.20, -0.96), (-0.90, -1.66))),
+        _pair(_triangle((-0.84, -0.52), (-0.45, -0.90), (-0.80, -1.25))),
+    ),
     "dog": (True, _pair(_ellipse(-0.98, 0.12, 0.34, 0.80, 0.30)), ()),
-    "rabbit": (False, _pair(_ellipse(-0.44, -1.42, 0.28, 0.80, -0.16)),
-               _pair(_ellipse(-0.44, -1.36, 0.13, 0.58, -0.16))),
+    "rabbit": (
+        False,
+        _pair(_ellipse(-0.44, -1.42, 0.28, 0.80, -0.16)),
+        _pair(_ellipse(-0.44, -1.36, 0.13, 0.58, -0.16)),
+    ),
     "bear": (False, _pair(("c", -0.74, -0.76, 0.42)), _pair(("c", -0.76, -0.79, 0.22))),
 }
 MUZZLE, NOSE = _ellipse(0.0, 0.40, 0.44, 0.30, 0.0), _ellipse(0.0, 0.25, 0.17, 0.11, 0.0)
@@ -182,8 +206,9 @@ def _extent_of(ears):
 
 
 # the box that holds an animal of any class: single scenes place it, so position tells no class
-ENVELOPE = np.array([f(CLASS_EXTENT[c][k] for c in CLASSES)
-                     for k, f in enumerate((min, min, max, max))])
+ENVELOPE = np.array(
+    [f(CLASS_EXTENT[c][k] for c in CLASSES) for k, f in enumerate((min, min, max, max))]
+)
 _GRIDS = {}
 
 
@@ -197,6 +222,7 @@ def _grid(size):
 
 
 # ---- drawing: images are channel-first float32 arrays (3, H, W) -----------------------------
+
 
 def _paint(win, inside, colour, inset=0.0):
     np.copyto(win, colour[:, None, None], where=inside > inset)
@@ -295,7 +321,7 @@ def _background(rng, size, animals, cue, texture=None, clutter=None):
         if kind == 0:  # rectangle
             box = (max(int(cx - a), 0), max(int(cy - b), 0), int(cx + a), int(cy + b))
             if not _hits(box, cue):
-                img[:, box[1]:box[3], box[0]:box[2]] = colour[:, None, None]
+                img[:, box[1] : box[3], box[0] : box[2]] = colour[:, None, None]
             continue
         if kind == 1:  # blob: a turned ellipse
             shape, h = ("e", cx, cy, a, b, *_unit(rng)), max(a, b)
@@ -320,6 +346,7 @@ def _background(rng, size, animals, cue, texture=None, clutter=None):
 
 
 # ---- scenes ---------------------------------------------------------------------------------
+
 
 def _cue_box(size):
     """The biased scene's cue square (x0, y0, x1, y1): 12x12 at 2 px from the corner at size 64."""
@@ -398,12 +425,17 @@ def _render(scene, seed, i, size, cue_agree, label):
     placed = None
     while placed is None:
         placed = _place(rng, extents, r_range, size, avoid)
-    looks = [(rng.uniform(*EAR_SCALE), rng.integers(len(FUR_COLOURS)), rng.uniform(-0.04, 0.04, 3))
-             for _ in placed]  # (ear scale, fur colour, tint): never depends on the class
-    img = _background(rng, size, [_grow(p[3], 2) for p in placed],
-                      [_grow(cue_box, 2)] if cue_box else [])
+    looks = [
+        (rng.uniform(*EAR_SCALE), rng.integers(len(FUR_COLOURS)), rng.uniform(-0.04, 0.04, 3))
+        for _ in placed
+    ]  # (ear scale, fur colour, tint): never depends on the class
+    img = _background(
+        rng, size, [_grow(p[3], 2) for p in placed], [_grow(cue_box, 2)] if cue_box else []
+    )
     if cue_box is not None:
-        img[:, cue_box[1]:cue_box[3], cue_box[0]:cue_box[2]] = CUE_COLOURS[cue_label][:, None, None]
+        img[:, cue_box[1] : cue_box[3], cue_box[0] : cue_box[2]] = CUE_COLOURS[cue_label][
+            :, None, None
+        ]
     objects = []
     for cls, (cx, cy, r, _), (es, fur, tint) in zip(classes, placed, looks):
         fur = np.clip(FUR_COLOURS[fur] + tint, 0, 1).astype(np.float32)
@@ -413,8 +445,10 @@ def _render(scene, seed, i, size, cue_agree, label):
 
 def _labels(seed, scene, n):
     """Label of each image: every block of 4 consecutive images holds each class once, shuffled."""
-    blocks = [np.random.default_rng([seed, 100 + SCENE_IDS[scene], b]).permutation(4)
-              for b in range((n + 3) // 4)]
+    blocks = [
+        np.random.default_rng([seed, 100 + SCENE_IDS[scene], b]).permutation(4)
+        for b in range((n + 3) // 4)
+    ]
     return np.concatenate(blocks)[:n] if blocks else np.zeros(0, np.int64)
 
 
@@ -441,13 +475,14 @@ class ToyPets(Dataset):
         cue_labels = np.full(self.n, -1, np.int64)
         self._objects = []
         for i in range(self.n):
-            u8[i], objs, cue_labels[i], cue = _render(scene, self.seed, i, size, cue_agree,
-                                                      int(labels[i]))
+            u8[i], objs, cue_labels[i], cue = _render(
+                scene, self.seed, i, size, cue_agree, int(labels[i])
+            )
             for _, (x0, y0, x1, y1), _, m, p in objs:
                 masks[i, y0:y1, x0:x1] |= m
                 parts[i, y0:y1, x0:x1] |= p
             if cue is not None:
-                cue_masks[i, cue[1]:cue[3], cue[0]:cue[2]] = True
+                cue_masks[i, cue[1] : cue[3], cue[0] : cue[2]] = True
             self._objects.append(objs)
         self.images = torch.from_numpy(u8).float().div_(255.0)
         self.labels = torch.from_numpy(labels.astype(np.int64))
@@ -487,7 +522,6 @@ def checksum(ds):
     h.update(torch.round(ds.images * 255).to(torch.uint8).contiguous().numpy().tobytes())
     h.update(ds.labels.to(torch.int64).numpy().astype("<i8").tobytes())
     return h.hexdigest()
-
 
 
 # ---- the scene builder ----------------------------------------------------------------------
@@ -535,15 +569,22 @@ def _span(box):
 def _clearing_move(box, other, size, keep_clear=()):
     """The shortest move that takes ``box`` GAP px away from ``other``, keeps it in the image
     and GAP px from the ``keep_clear`` boxes: (px, "right by at least 1.5 px"), or None."""
-    need = {"right": other[2] + GAP - box[0], "left": box[2] + GAP - other[0],
-            "down": other[3] + GAP - box[1], "up": box[3] + GAP - other[1]}
+    need = {
+        "right": other[2] + GAP - box[0],
+        "left": box[2] + GAP - other[0],
+        "down": other[3] + GAP - box[1],
+        "up": box[3] + GAP - other[1],
+    }
     step = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
     fits = []
     for way, d in need.items():
         dx, dy = (float(_up(d)) * t for t in step[way])
         moved = (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-        if (min(moved) >= 0 and max(moved) <= size
-                and all(_gap(moved, b) >= GAP for b in keep_clear)):
+        if (
+            min(moved) >= 0
+            and max(moved) <= size
+            and all(_gap(moved, b) >= GAP for b in keep_clear)
+        ):
             fits.append((d, way))
     return (min(fits)[0], f"{min(fits)[1]} by at least {_up(min(fits)[0])} px") if fits else None
 
@@ -552,12 +593,15 @@ def _outside_problem(pet, box, size, scale):
     """What is wrong if ``box`` (an animal's safe box) leaves the image, and the fix, or None."""
     ext = _extent_of(_ears_class(pet))
     for lo, hi, c, e0, e1, axis, edges, moves in (
-            (box[0], box[2], pet.x, ext[0], ext[2], "x", ("left", "right"), ("right", "left")),
-            (box[1], box[3], pet.y, ext[1], ext[3], "y", ("top", "bottom"), ("down", "up"))):
+        (box[0], box[2], pet.x, ext[0], ext[2], "x", ("left", "right"), ("right", "left")),
+        (box[1], box[3], pet.y, ext[1], ext[3], "y", ("top", "bottom"), ("down", "up")),
+    ):
         if lo >= 0 and hi <= size:
             continue
-        where = (f"with its ears (at the largest ear scale) it spans {axis} {lo:.1f} to "
-                 f"{hi:.1f}, the image {axis} 0 to {size}")
+        where = (
+            f"with its ears (at the largest ear scale) it spans {axis} {lo:.1f} to "
+            f"{hi:.1f}, the image {axis} 0 to {size}"
+        )
         if hi - lo > size:
             return f"is too big: {where}; make it smaller than {_down(size / (e1 - e0) / scale)} px"
         if lo < 0:
@@ -585,7 +629,7 @@ def check_scene(scene: Scene) -> None:
         raise ValueError(f"unknown texture {scene.texture!r}; use one of {', '.join(TEXTURES)}")
     if scene.cue is not None and not _is_index(scene.cue, len(CLASSES)):
         raise ValueError(f"unknown cue {scene.cue!r}; use None (no cue) or a class index 0 to 3")
-    if not _is_index(scene.background, 2 ** 63):
+    if not _is_index(scene.background, 2**63):
         raise ValueError(f"background must be a seed, an integer >= 0, got {scene.background!r}")
     if not 1 <= len(pets) <= 3:
         fix = "add a Pet" if not pets else f"remove {len(pets) - 3} of them"
@@ -597,11 +641,15 @@ def check_scene(scene: Scene) -> None:
         if not _is_index(pet.cls, len(CLASSES)):
             raise ValueError(f"animal {k}: unknown class {pet.cls!r}; use one of {classes}")
         if not _is_index(pet.fur, len(FUR_COLOURS)):
-            raise ValueError(f"animal {k}: unknown fur {pet.fur!r}; use 0 to "
-                             f"{len(FUR_COLOURS) - 1} (an index into FUR_COLOURS)")
+            raise ValueError(
+                f"animal {k}: unknown fur {pet.fur!r}; use 0 to "
+                f"{len(FUR_COLOURS) - 1} (an index into FUR_COLOURS)"
+            )
         if pet.ears not in ("shown", "hidden") and not _is_index(pet.ears, len(CLASSES)):
-            raise ValueError(f"animal {k}: unknown ears {pet.ears!r}; use \"shown\", \"hidden\" "
-                             f"or a class index ({classes})")
+            raise ValueError(
+                f'animal {k}: unknown ears {pet.ears!r}; use "shown", "hidden" '
+                f"or a class index ({classes})"
+            )
         if not (_is_number(pet.x) and _is_number(pet.y)):
             raise ValueError(f"animal {k}: position ({pet.x!r}, {pet.y!r}) must be two numbers")
         if not (_is_number(pet.size) and pet.size > 0):
@@ -620,23 +668,33 @@ def check_scene(scene: Scene) -> None:
             if gap < GAP:
                 what = "is over the cue square" if gap < 0 else "is too close to the cue square"
                 move = _clearing_move(box, cue, size, [b for b in boxes if b is not box])
-                raise ValueError(f"{name} {what}: its box with ears spans {_span(box)}, the "
-                                 f"square {_span(cue)}; keep it at least {GAP} px away: "
-                                 + (f"move it {move[1]}" if move else "make it smaller"))
+                raise ValueError(
+                    f"{name} {what}: its box with ears spans {_span(box)}, the "
+                    f"square {_span(cue)}; keep it at least {GAP} px away: "
+                    + (f"move it {move[1]}" if move else "make it smaller")
+                )
     for j in range(len(pets)):
         for k in range(j + 1, len(pets)):
             gap = _gap(boxes[j], boxes[k])
             if gap < GAP:
-                what = (f"overlap: their boxes with ears overlap by {_up(-gap)} px" if gap < 0
-                        else f"are too close: their boxes with ears are {_down(gap)} px apart")
+                what = (
+                    f"overlap: their boxes with ears overlap by {_up(-gap)} px"
+                    if gap < 0
+                    else f"are too close: their boxes with ears are {_down(gap)} px apart"
+                )
                 # the shorter of the moves of either animal (the later one's if as short)
                 others = cues + [b for i, b in enumerate(boxes) if i not in (j, k)]
-                moves = [(mv[0], -n, f"move animal {n + 1} {mv[1]}") for n, m in ((k, j), (j, k))
-                         if (mv := _clearing_move(boxes[n], boxes[m], size, others))]
+                moves = [
+                    (mv[0], -n, f"move animal {n + 1} {mv[1]}")
+                    for n, m in ((k, j), (j, k))
+                    if (mv := _clearing_move(boxes[n], boxes[m], size, others))
+                ]
                 fix = min(moves)[2] if moves else "make them smaller"
-                raise ValueError(f"animals {j + 1} ({CLASSES[pets[j].cls]}) and {k + 1} "
-                                 f"({CLASSES[pets[k].cls]}) {what}, they must be at least {GAP} "
-                                 f"px apart; {fix}")
+                raise ValueError(
+                    f"animals {j + 1} ({CLASSES[pets[j].cls]}) and {k + 1} "
+                    f"({CLASSES[pets[k].cls]}) {what}, they must be at least {GAP} "
+                    f"px apart; {fix}"
+                )
 
 
 def compose(scene: Scene) -> Composed:
@@ -650,12 +708,18 @@ def compose(scene: Scene) -> Composed:
     size, scale = scene.size, scene.size / 64.0
     rngs = [np.random.default_rng([int(scene.background), COMPOSE_ID, k]) for k in range(3)]
     cue = None if scene.cue is None else _cue_box(size)
-    img = _background(rngs[0], size, [_grow(_safe_box(p, scale), 2) for p in scene.pets],
-                      [] if cue is None else [_grow(cue, 2)], scene.texture, rngs[1])
+    img = _background(
+        rngs[0],
+        size,
+        [_grow(_safe_box(p, scale), 2) for p in scene.pets],
+        [] if cue is None else [_grow(cue, 2)],
+        scene.texture,
+        rngs[1],
+    )
     cue_mask = torch.zeros(size, size, dtype=torch.bool)
     if cue is not None:
-        img[:, cue[1]:cue[3], cue[0]:cue[2]] = CUE_COLOURS[scene.cue][:, None, None]
-        cue_mask[cue[1]:cue[3], cue[0]:cue[2]] = True
+        img[:, cue[1] : cue[3], cue[0] : cue[2]] = CUE_COLOURS[scene.cue][:, None, None]
+        cue_mask[cue[1] : cue[3], cue[0] : cue[2]] = True
     objects = []
     for pet in scene.pets:
         cls, ears, cx, cy = int(pet.cls), int(_ears_class(pet)), float(pet.x), float(pet.y)
@@ -665,8 +729,9 @@ def compose(scene: Scene) -> Composed:
     return Composed(image, objects, cue_mask)
 
 
-def random_scene(rng: np.random.Generator, n: int = 1, ears="shown", cue=None, texture=None,
-                 size: int = 64) -> Scene:
+def random_scene(
+    rng: np.random.Generator, n: int = 1, ears="shown", cue=None, texture=None, size: int = 64
+) -> Scene:
     """A valid scene of ``n`` animals (random classes and fur, sizes in the RADIUS range of the
     matching ToyPets scene, boxes >= 3 px apart); ``ears`` for every animal; texture None: a
     random pattern (never plain)."""
@@ -680,10 +745,12 @@ def random_scene(rng: np.random.Generator, n: int = 1, ears="shown", cue=None, t
     placed = None
     while placed is None:
         placed = _place(rng, extents, r_range, size, avoid)
-    pets = tuple(Pet(c, cx, cy, r * 64.0 / size, int(rng.integers(len(FUR_COLOURS))), ears)
-                 for c, (cx, cy, r, _) in zip(classes, placed))
+    pets = tuple(
+        Pet(c, cx, cy, r * 64.0 / size, int(rng.integers(len(FUR_COLOURS))), ears)
+        for c, (cx, cy, r, _) in zip(classes, placed)
+    )
     texture = TEXTURES[int(rng.integers(3))] if texture is None else texture
-    return Scene(pets, int(rng.integers(2 ** 31)), texture, cue, size)
+    return Scene(pets, int(rng.integers(2**31)), texture, cue, size)
 
 
 if __name__ == "__main__":
@@ -691,5 +758,7 @@ if __name__ == "__main__":
     start = time.perf_counter()
     ToyPets(5000)
     took = time.perf_counter() - start
-    print(f"ToyPets: 5000 single scenes at 64x64 in {took:.2f} s "
-          f"({1000 * took / 5000:.2f} ms/image, 1 thread)")
+    print(
+        f"ToyPets: 5000 single scenes at 64x64 in {took:.2f} s "
+        f"({1000 * took / 5000:.2f} ms/image, 1 thread)"
+    )

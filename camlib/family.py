@@ -38,8 +38,14 @@ def _sum_k(w: Tensor, A: Tensor) -> Tensor:
 # ------------------------------------------------------ gradient methods ----
 
 
-def layer_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-              reshape: Reshape = None) -> Tensor:
+def layer_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """LayerCAM, Jiang et al., IEEE TIP 2021, eq. 5-6: a weight per position, positive gradients.
 
     L^c_ij = ReLU(sum_k ReLU(g^k_ij) A^k_ij).
@@ -51,8 +57,14 @@ def layer_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = N
     return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
-def xgrad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-              reshape: Reshape = None) -> Tensor:
+def xgrad_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """XGrad-CAM, Fu et al., BMVC 2020, eq. 13: gradients weighted by the normalized activation.
 
     w_k = sum_ij (A^k_ij / sum_ab A^k_ab) g^k_ij   (0 where sum_ab A^k_ab = 0),
@@ -68,8 +80,14 @@ def xgrad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = N
     return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
-def hires_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-              reshape: Reshape = None) -> Tensor:
+def hires_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """HiResCAM, Draelos & Carin, arXiv 2011.08891, eq. 4: gradient times activation, no pooling.
 
     L^c_ij = ReLU(sum_k g^k_ij A^k_ij).
@@ -84,8 +102,15 @@ def hires_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = N
 # ------------------------------------------------- gradient-free methods ----
 
 
-def score_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None,
-              batch_size: int = 64, *, reshape: Reshape = None) -> Tensor:
+def score_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    batch_size: int = 64,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """Score-CAM, Wang et al., CVPR workshops 2020, eq. 5-8, as in the authors' released code.
 
     H_k = min-max of A^k bilinearly upsampled to the image size (0 <= H_k <= 1),
@@ -119,8 +144,15 @@ def score_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = N
     return hooks.finish(maps, per_class)
 
 
-def ablation_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None,
-                 batch_size: int = 64, *, reshape: Reshape = None) -> Tensor:
+def ablation_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    batch_size: int = 64,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """Ablation-CAM, Desai & Ramaswamy, WACV 2020, eq. 3: the score drop when a channel is zeroed.
 
     y = S^c(images), y_k = S^c with channel k of A set to zero (everything before the layer

@@ -461,8 +461,14 @@ def _layer_scores(model, images, layer, target, reshape=None):
     return A, S, per_class, _grads(S, A, f"the output of layer {store['name']!r}")
 
 
-def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, target: Target,
-               reshape: Reshape = None):
+def class_maps(
+    L: Callable,
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target,
+    reshape: Reshape = None,
+):
     """L(A, dS/dA) for each class the target asks for, all from one forward pass.
 
     L gets the layer's output A and the gradient dS/dA of one class score per
@@ -476,8 +482,9 @@ def class_maps(L: Callable, model: nn.Module, images: Tensor, layer: Layer, targ
     return finish(torch.stack(maps, dim=1), per_class)
 
 
-def layer_gradients(model: nn.Module, images: Tensor, layer: Layer, target: Target,
-                    reshape: Reshape = None):
+def layer_gradients(
+    model: nn.Module, images: Tensor, layer: Layer, target: Target, reshape: Reshape = None
+):
     """The layer's output A (N, K, h, w) and dS/dA (N, T, K, h, w) of T scores, one forward pass."""
     with torch.inference_mode(False):
         A, _, _, grads = _layer_scores(model, images, layer, target, reshape)

@@ -48,8 +48,15 @@ __all__ = [
 _SPATIAL = (-2, -1)  # the positions (i, j) of a map
 
 
-def cam(model: nn.Module, images: Tensor, layer: Layer, fc: Layer, target: Target = None, *,
-        reshape: Reshape = None):
+def cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    fc: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+):
     """Class activation map, Zhou et al., CVPR 2016, eq. M_c(x, y) = sum_k w_k^c f_k(x, y).
 
     f_k is channel k of `layer`, the activation that feeds global average
@@ -66,8 +73,14 @@ def cam(model: nn.Module, images: Tensor, layer: Layer, fc: Layer, target: Targe
     return hooks.finish(M, per_class=c.dim() == 2)
 
 
-def grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-             reshape: Reshape = None) -> Tensor:
+def grad_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """Grad-CAM, Selvaraju et al., ICCV 2017, eqs. 1-2.
 
     alpha_k^c = 1/Z sum_ij dS^c/dA^k_ij,   L^c = ReLU(sum_k alpha_k^c A^k),
@@ -81,8 +94,14 @@ def grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = No
     return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
-def grad_cam_pp(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-                reshape: Reshape = None) -> Tensor:
+def grad_cam_pp(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+) -> Tensor:
     """Grad-CAM++, Chattopadhay et al., WACV 2018, eqs. 19-20, with g = dS^c/dA^k, S^c raw.
 
     alpha_ij^k = g_ij^2 / (2 g_ij^2 + (sum_ab A_ab^k) g_ij^3)   (0 where the denominator is 0)
@@ -101,8 +120,14 @@ def grad_cam_pp(model: nn.Module, images: Tensor, layer: Layer, target: Target =
     return hooks.class_maps(L, model, images, layer, target, reshape)
 
 
-def counterfactual(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-                   reshape: Reshape = None):
+def counterfactual(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+):
     """Counterfactual map, Selvaraju et al., IJCV 2020, sec. 5.2: Grad-CAM, gradient negated.
 
     alpha_k^c = 1/Z sum_ij -dS^c/dA^k_ij,   L^c = ReLU(sum_k alpha_k^c A^k):
@@ -136,8 +161,14 @@ def deconvnet(model: nn.Module, images: Tensor, target: Target = None) -> Tensor
     return hooks.input_gradients(model, images, target, rule="deconvnet")
 
 
-def guided_grad_cam(model: nn.Module, images: Tensor, layer: Layer, target: Target = None, *,
-                    reshape: Reshape = None):
+def guided_grad_cam(
+    model: nn.Module,
+    images: Tensor,
+    layer: Layer,
+    target: Target = None,
+    *,
+    reshape: Reshape = None,
+):
     """Guided Grad-CAM, Selvaraju et al., ICCV 2017, sec. 3: R_guided ⊙ bilinear-upsample(L^c).
 
     Returns (N, C, H, W), or (N, T, C, H, W) for a (N, T) target.

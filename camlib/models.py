@@ -48,8 +48,11 @@ class GapNet(nn.Module):
 
     cam_layer = "features.19"
     fc_layer = "fc"
-    layers = {"shallow (64x64)": "features.5", "middle (32x32)": "features.12",
-              "last (16x16)": "features.19"}
+    layers = {
+        "shallow (64x64)": "features.5",
+        "middle (32x32)": "features.12",
+        "last (16x16)": "features.19",
+    }
 
     def __init__(self, num_classes: int = 4):
         super().__init__()
@@ -84,8 +87,13 @@ class FlattenNet(nn.Module):
         super().__init__()
         self.features = backbone()
         self.classifier = nn.Sequential(
-            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(WIDTHS[-1] * 8 * 8, hidden), nn.ReLU(),
-            nn.Dropout(0.5), nn.Linear(hidden, num_classes))
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(WIDTHS[-1] * 8 * 8, hidden),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(hidden, num_classes),
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -94,9 +102,12 @@ class FlattenNet(nn.Module):
 def acol_head(c_in: int, num_classes: int, width: int = 96) -> nn.Sequential:
     """conv3x3 -> ReLU -> conv3x3 -> ReLU -> conv1x1 with one output channel per class."""
     return nn.Sequential(
-        nn.Conv2d(c_in, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, num_classes, 1))
+        nn.Conv2d(c_in, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, num_classes, 1),
+    )
 
 
 class ACoLNet(nn.Module):
@@ -110,8 +121,8 @@ class ACoLNet(nn.Module):
     element-wise max of the two normalised maps. `forward` returns logits_A + logits_B.
     """
 
-    cam_layer = "head_a.3"   # the activation that feeds A's 1x1 conv
-    fc_layer = "head_a.4"    # A's 1x1 conv (its weights act like CAM's fc weights)
+    cam_layer = "head_a.3"  # the activation that feeds A's 1x1 conv
+    fc_layer = "head_a.4"  # A's 1x1 conv (its weights act like CAM's fc weights)
     layers = GapNet.layers
 
     def __init__(self, num_classes: int = 4, delta: float = 0.6):
@@ -124,17 +135,24 @@ class ACoLNet(nn.Module):
     def forward_maps(self, x, labels=None) -> dict:
         """All that ACoL computes: logits and class maps of A and B, the erase mask, fused maps."""
         feats = self.features(x)
-        maps_a = self.head_a(feats)                               # (N, C, h, w)
+        maps_a = self.head_a(feats)  # (N, C, h, w)
         logits_a = maps_a.mean(dim=(2, 3))
         target = logits_a.argmax(1) if labels is None else labels
         rows = torch.arange(x.shape[0], device=x.device)
-        norm_a = normalize(maps_a[rows, target].detach())           # (N, h, w)
-        keep = (norm_a < self.delta).to(feats.dtype)              # erase where A is confident
+        norm_a = normalize(maps_a[rows, target].detach())  # (N, h, w)
+        keep = (norm_a < self.delta).to(feats.dtype)  # erase where A is confident
         maps_b = self.head_b(feats * keep[:, None])
         logits_b = maps_b.mean(dim=(2, 3))
-        fused = torch.maximum(normalize(maps_a), normalize(maps_b))    # (N, C, h, w)
-        return dict(logits_a=logits_a, logits_b=logits_b, maps_a=maps_a, maps_b=maps_b,
-                    erased=1 - keep, fused=fused, target=target)
+        fused = torch.maximum(normalize(maps_a), normalize(maps_b))  # (N, C, h, w)
+        return dict(
+            logits_a=logits_a,
+            logits_b=logits_b,
+            maps_a=maps_a,
+            maps_b=maps_b,
+            erased=1 - keep,
+            fused=fused,
+            target=target,
+        )
 
     def forward(self, x, labels=None):
         out = self.forward_maps(x, labels)
@@ -151,12 +169,15 @@ ARCHS = {"gap": GapNet, "gmp": GmpNet, "flatten": FlattenNet, "acol": ACoLNet}
 RECIPES = {
     "gap": dict(arch="gap", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0),
     "gmp": dict(arch="gmp", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0),
-    "flatten": dict(arch="flatten", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000,
-                    seed=0),
-    "acol": dict(arch="acol", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0,
-                 delta=0.6),
-    "gap_biased": dict(arch="gap", scene="biased", epochs=4, lr=2e-3, batch=64, n_train=2000,
-                       seed=0),
+    "flatten": dict(
+        arch="flatten", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0
+    ),
+    "acol": dict(
+        arch="acol", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0, delta=0.6
+    ),
+    "gap_biased": dict(
+        arch="gap", scene="biased", epochs=4, lr=2e-3, batch=64, n_train=2000, seed=0
+    ),
 }
 
 
@@ -172,8 +193,9 @@ def recipe(name: str) -> dict:
     retrained (`python -m camlib.train acol_d0.4`)."""
     found = RECIPES.get(name) or _manifest().get("models", {}).get(name, {}).get("recipe")
     if found is None:
-        raise ValueError(f"unknown model {name!r}: choose one of "
-                         f"{sorted(set(RECIPES) | set(available()))}")
+        raise ValueError(
+            f"unknown model {name!r}: choose one of {sorted(set(RECIPES) | set(available()))}"
+        )
     return dict(found)
 
 
@@ -198,8 +220,10 @@ def info(name: str) -> dict:
     """The manifest entry of a shipped model: file, sha256, recipe, metrics."""
     models = _manifest().get("models", {})
     if name not in models:
-        raise ValueError(f"no shipped model {name!r}: available are {available()}; "
-                         f"train it with `python -m camlib.train {name}`")
+        raise ValueError(
+            f"no shipped model {name!r}: available are {available()}; "
+            f"train it with `python -m camlib.train {name}`"
+        )
     return models[name]
 
 
@@ -208,14 +232,18 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     entry = info(name)
     path = paths.DATA / entry["file"]
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: restore it with `git checkout -- {path}` "
-                                f"or retrain with `python -m camlib.train {name}`")
+        raise FileNotFoundError(
+            f"{path} is missing: restore it with `git checkout -- {path}` "
+            f"or retrain with `python -m camlib.train {name}`"
+        )
     digest = sha256(path)
     if digest != entry["sha256"]:
-        raise ValueError(f"checksum mismatch for {path}: manifest says {entry['sha256'][:12]}..., "
-                         f"file has {digest[:12]}...; the file is corrupt or was changed. Restore "
-                         f"it with `git checkout -- {path}` or retrain with "
-                         f"`python -m camlib.train {name}`")
+        raise ValueError(
+            f"checksum mismatch for {path}: manifest says {entry['sha256'][:12]}..., "
+            f"file has {digest[:12]}...; the file is corrupt or was changed. Restore "
+            f"it with `git checkout -- {path}` or retrain with "
+            f"`python -m camlib.train {name}`"
+        )
     model = build(name)
     model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     return model.to(device).eval()
@@ -225,13 +253,20 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch=256) -> float:
     """Share of images whose argmax logit is the label (model put in eval mode)."""
     model.eval()
-    hits = sum((model(images[i:i + batch]).argmax(1) == labels[i:i + batch]).sum().item()
-               for i in range(0, len(images), batch))
+    hits = sum(
+        (model(images[i : i + batch]).argmax(1) == labels[i : i + batch]).sum().item()
+        for i in range(0, len(images), batch)
+    )
     return hits / len(images)
 
 
-def train(name: str, epochs: int | None = None, n_train: int | None = None,
-          progress: bool = True, **overrides) -> tuple[nn.Module, dict]:
+def train(
+    name: str,
+    epochs: int | None = None,
+    n_train: int | None = None,
+    progress: bool = True,
+    **overrides,
+) -> tuple[nn.Module, dict]:
     """Train one model with its recipe (optionally shortened); returns (eval model, metrics).
 
     Deterministic given the recipe's seed: same data, same initial weights, same batch order.
@@ -259,9 +294,9 @@ def train(name: str, epochs: int | None = None, n_train: int | None = None,
         model.train()
         order = torch.randperm(len(images), generator=gen)
         for i in range(0, len(order), spec["batch"]):
-            idx = order[i:i + spec["batch"]]
+            idx = order[i : i + spec["batch"]]
             x, y = images[idx], labels[idx]
-            flip = torch.rand(len(idx), generator=gen) < 0.5          # ears are symmetric
+            flip = torch.rand(len(idx), generator=gen) < 0.5  # ears are symmetric
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             if isinstance(model, ACoLNet):
                 loss = model.loss(x, y)
@@ -301,9 +336,13 @@ def save(name: str, model: nn.Module, result: dict) -> dict:
     path = paths.MODELS / f"{name}.pt"
     torch.save(model.state_dict(), path)
     manifest = _manifest()
-    entry = dict(file=str(path.relative_to(paths.DATA)), sha256=sha256(path),
-                 bytes=path.stat().st_size,
-                 params=sum(p.numel() for p in model.parameters()), **result)
+    entry = dict(
+        file=str(path.relative_to(paths.DATA)),
+        sha256=sha256(path),
+        bytes=path.stat().st_size,
+        params=sum(p.numel() for p in model.parameters()),
+        **result,
+    )
     manifest.setdefault("models", {})[name] = entry
     paths.MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entry

@@ -15,24 +15,41 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-CMAP = "magma"            # saliency / CAM maps (non-negative)
-SIGNED_CMAP = "RdBu_r"    # signed maps (raw CAM M_c, gradients): ColorBrewer, colour-blind safe
+CMAP = "magma"  # saliency / CAM maps (non-negative)
+SIGNED_CMAP = "RdBu_r"  # signed maps (raw CAM M_c, gradients): ColorBrewer, colour-blind safe
 # Okabe-Ito colours, distinguishable with every common colour-vision deficiency.
-COLORS = {"pred": "#56B4E9", "true": "#E69F00", "part": "#CC79A7", "other": "#009E73",
-          "cue": "#F0E442"}
+COLORS = {
+    "pred": "#56B4E9",
+    "true": "#E69F00",
+    "part": "#CC79A7",
+    "other": "#009E73",
+    "cue": "#F0E442",
+}
 METHOD_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000"]
 
 
 def use_style() -> None:
     """Set the course's matplotlib defaults (call once per notebook; camlib.setup does)."""
-    mpl.rcParams.update({
-        "font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "xtick.labelsize": 12,
-        "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": 15,
-        "figure.dpi": 100, "savefig.dpi": 100, "figure.constrained_layout.use": True,
-        "image.cmap": CMAP, "axes.prop_cycle": mpl.cycler(color=METHOD_COLORS),
-        "axes.grid": False, "lines.linewidth": 2.2, "axes.spines.top": False,
-        "axes.spines.right": False,
-    })
+    mpl.rcParams.update(
+        {
+            "font.size": 13,
+            "axes.titlesize": 14,
+            "axes.labelsize": 13,
+            "xtick.labelsize": 12,
+            "ytick.labelsize": 12,
+            "legend.fontsize": 12,
+            "figure.titlesize": 15,
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "figure.constrained_layout.use": True,
+            "image.cmap": CMAP,
+            "axes.prop_cycle": mpl.cycler(color=METHOD_COLORS),
+            "axes.grid": False,
+            "lines.linewidth": 2.2,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -49,8 +66,9 @@ def to_numpy_map(amap, size: int | None = None) -> np.ndarray:
     """(h, w) map -> numpy, bilinearly upsampled to size x size when given."""
     amap = torch.as_tensor(amap).detach().float().cpu()
     if size is not None and amap.shape[-1] != size:
-        amap = F.interpolate(amap[None, None], size=(size, size), mode="bilinear",
-                             align_corners=False)[0, 0]
+        amap = F.interpolate(
+            amap[None, None], size=(size, size), mode="bilinear", align_corners=False
+        )[0, 0]
     return amap.numpy()
 
 
@@ -68,8 +86,17 @@ def show_image(ax, image, title: str | None = None):
     _finish(ax, title)
 
 
-def show_map(ax, amap, title: str | None = None, cmap: str | None = None, colorbar=True,
-             signed: bool = False, vmin=None, vmax=None, label: str | None = None):
+def show_map(
+    ax,
+    amap,
+    title: str | None = None,
+    cmap: str | None = None,
+    colorbar=True,
+    signed: bool = False,
+    vmin=None,
+    vmax=None,
+    label: str | None = None,
+):
     """A map at its own resolution, with a colour bar when values matter."""
     amap = to_numpy_map(amap)
     if signed:
@@ -84,8 +111,15 @@ def show_map(ax, amap, title: str | None = None, cmap: str | None = None, colorb
     return im
 
 
-def overlay(ax, image, amap, alpha: float = 0.5, title: str | None = None,
-            cmap: str | None = None, normalize: bool = True):
+def overlay(
+    ax,
+    image,
+    amap,
+    alpha: float = 0.5,
+    title: str | None = None,
+    cmap: str | None = None,
+    normalize: bool = True,
+):
     """The map, upsampled bilinearly to the image size, drawn over the image with opacity alpha."""
     img = to_numpy_image(image)
     heat = to_numpy_map(amap, size=img.shape[0])
@@ -103,9 +137,18 @@ def draw_box(ax, box, kind: str = "pred", label: str | None = None, lw: float = 
         return
     x0, y0, x1, y1 = [float(v) for v in box]
     style = "--" if kind == "true" else "-"
-    ax.add_patch(mpl.patches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
-                                       edgecolor=COLORS.get(kind, kind), lw=lw, ls=style,
-                                       label=label))
+    ax.add_patch(
+        mpl.patches.Rectangle(
+            (x0 - 0.5, y0 - 0.5),
+            x1 - x0,
+            y1 - y0,
+            fill=False,
+            edgecolor=COLORS.get(kind, kind),
+            lw=lw,
+            ls=style,
+            label=label,
+        )
+    )
 
 
 def draw_mask_outline(ax, mask, kind: str = "part", lw: float = 1.8):
@@ -114,8 +157,19 @@ def draw_mask_outline(ax, mask, kind: str = "part", lw: float = 1.8):
     ax.contour(mask, levels=[0.5], colors=[COLORS.get(kind, kind)], linewidths=lw)
 
 
-def explain(image, amap, *, method: str, class_name: str, pred_box=None, true_box=None,
-            alpha: float = 0.5, signed: bool = False, axes=None, size: float = 3.0):
+def explain(
+    image,
+    amap,
+    *,
+    method: str,
+    class_name: str,
+    pred_box=None,
+    true_box=None,
+    alpha: float = 0.5,
+    signed: bool = False,
+    axes=None,
+    size: float = 3.0,
+):
     """The course's standard row: image | map | overlay | boxes, titled with class and method."""
     if axes is None:
         fig, axes = grid(1, 4, size=size)
@@ -127,8 +181,9 @@ def explain(image, amap, *, method: str, class_name: str, pred_box=None, true_bo
     draw_box(axes[3], true_box, "true", "ground truth")
     draw_box(axes[3], pred_box, "pred", "from map")
     if pred_box is not None or true_box is not None:
-        axes[3].legend(loc="lower center", bbox_to_anchor=(0.5, -0.32), ncol=1, frameon=False,
-                       fontsize=11)
+        axes[3].legend(
+            loc="lower center", bbox_to_anchor=(0.5, -0.32), ncol=1, frameon=False, fontsize=11
+        )
     return axes[0].figure
 
 

@@ -82,25 +82,53 @@ def _acol(model, images: Tensor, target) -> Tensor:
 METHODS: dict[str, Method] = {
     m.label: m
     for m in (
-        Method("CAM", methods.cam, "Zhou et al., CVPR 2016", layer=False, signed=True,
-               requires="fc", gradient_free=True),
+        Method(
+            "CAM",
+            methods.cam,
+            "Zhou et al., CVPR 2016",
+            layer=False,
+            signed=True,
+            requires="fc",
+            gradient_free=True,
+        ),
         Method("Grad-CAM", methods.grad_cam, "Selvaraju et al., ICCV 2017"),
         Method("Grad-CAM++", methods.grad_cam_pp, "Chattopadhay et al., WACV 2018"),
         Method("counterfactual", methods.counterfactual, "Selvaraju et al., IJCV 2020"),
-        Method("guided backprop", methods.guided_backprop, "Springenberg et al., ICLRW 2015",
-               layer=False, output="pixels"),
-        Method("Guided Grad-CAM", methods.guided_grad_cam, "Selvaraju et al., ICCV 2017",
-               output="pixels"),
-        Method("ACoL", acol.class_maps, "Zhang et al., CVPR 2018", layer=False, requires="acol",
-               gradient_free=True),
+        Method(
+            "guided backprop",
+            methods.guided_backprop,
+            "Springenberg et al., ICLRW 2015",
+            layer=False,
+            output="pixels",
+        ),
+        Method(
+            "Guided Grad-CAM",
+            methods.guided_grad_cam,
+            "Selvaraju et al., ICCV 2017",
+            output="pixels",
+        ),
+        Method(
+            "ACoL",
+            acol.class_maps,
+            "Zhang et al., CVPR 2018",
+            layer=False,
+            requires="acol",
+            gradient_free=True,
+        ),
         Method("LayerCAM", family.layer_cam, "Jiang et al., IEEE TIP 2021"),
         Method("XGrad-CAM", family.xgrad_cam, "Fu et al., BMVC 2020"),
         Method("HiResCAM", family.hires_cam, "Draelos & Carin, arXiv 2011.08891"),
         Method("Score-CAM", family.score_cam, "Wang et al., CVPRW 2020", gradient_free=True),
-        Method("Ablation-CAM", family.ablation_cam, "Desai & Ramaswamy, WACV 2020",
-               gradient_free=True),
-        Method("Eigen-CAM", family.eigen_cam, "Muhammad & Yeasin, IJCNN 2020", targeted=False,
-               gradient_free=True),
+        Method(
+            "Ablation-CAM", family.ablation_cam, "Desai & Ramaswamy, WACV 2020", gradient_free=True
+        ),
+        Method(
+            "Eigen-CAM",
+            family.eigen_cam,
+            "Muhammad & Yeasin, IJCNN 2020",
+            targeted=False,
+            gradient_free=True,
+        ),
     )
 }
 
@@ -125,8 +153,10 @@ def compute(label: str, model: nn.Module, images: Tensor, layer=None, target=Non
     """
     m = get(label)
     if not m.supports(model):
-        raise ValueError(f"{label!r} is not available for this model; choose one of "
-                         f"{', '.join(available(model))}")
+        raise ValueError(
+            f"{label!r} is not available for this model; choose one of "
+            f"{', '.join(available(model))}"
+        )
     out = m(model, images, layer, target)
     if m.output == "pixels":
         out = out.abs().amax(dim=-3)

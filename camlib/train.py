@@ -16,8 +16,12 @@ from . import data, models, paths
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(models.RECIPES),
-                        help=f"models to train (default: all of {list(models.RECIPES)})")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        default=list(models.RECIPES),
+        help=f"models to train (default: all of {list(models.RECIPES)})",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

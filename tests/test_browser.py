@@ -26,13 +26,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "lab_app.ipynb"   # the lab alone: chapter 09 without its measurements
+NOTEBOOK = (
+    ROOT / "notebooks" / "lab_app.ipynb"
+)  # the lab alone: chapter 09 without its measurements
 IMAGES = ROOT / "notebooks" / "images"
 BIN = Path(sys.executable).parent
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-RUN_TIMEOUT = 240_000        # ms: the whole notebook, on a busy machine
-STEP_TIMEOUT = 60_000        # ms: one widget update
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RUN_TIMEOUT = 240_000  # ms: the whole notebook, on a busy machine
+STEP_TIMEOUT = 60_000  # ms: one widget update
 
 pytestmark = pytest.mark.browser
 
@@ -41,9 +49,11 @@ def chromium() -> str:
     """Debian's chromium, or a failure that says how to get it (never a silent skip)."""
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("the browser tests need Chromium: run `apt-get install chromium` as root "
-                    "(`make test` does it for you) or put a `chromium` binary on PATH",
-                    pytrace=False)
+        pytest.fail(
+            "the browser tests need Chromium: run `apt-get install chromium` as root "
+            "(`make test` does it for you) or put a `chromium` binary on PATH",
+            pytrace=False,
+        )
     return path
 
 
@@ -57,8 +67,10 @@ def settings(folder: Path) -> None:
     """JupyterLab user settings for the test server: no news prompt, no update check, every
     cell in the DOM (no windowing), no autosave."""
     overrides = {
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                        "checkForUpdates": False},
+        "@jupyterlab/apputils-extension/notification": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
         "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
         "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     }
@@ -88,17 +100,22 @@ def listens(port: int) -> bool:
 def server(cmd: list, cwd: Path, ready, env: dict, log: Path):
     """Start a server in its own process group, wait until ready() holds, always stop it."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                cwd=str(cwd), start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(cwd), start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 120
         while not ready():
             if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n"
-                                   f"{log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"{cmd[0]} exited with {proc.returncode}:\n"
+                    f"{log.read_text(errors='replace')[-3000:]}"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd[0]} was not ready within 120 s:\n"
-                                   f"{log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"{cmd[0]} was not ready within 120 s:\n"
+                    f"{log.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.5)
         yield proc
     finally:
@@ -114,7 +131,7 @@ def stop(proc: subprocess.Popen) -> None:
             return
         try:
             proc.wait(wait)
-            os.killpg(proc.pid, 0)          # kernels may outlive the server: check the group
+            os.killpg(proc.pid, 0)  # kernels may outlive the server: check the group
         except subprocess.TimeoutExpired:
             continue
         except ProcessLookupError:
@@ -127,12 +144,14 @@ def workdir(tmp_path):
     (tmp_path / "nb").mkdir()
     shutil.copy(NOTEBOOK, tmp_path / "nb" / NOTEBOOK.name)
     settings(tmp_path / "settings")
-    env = dict(os.environ,
-               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        PYTHONUNBUFFERED="1",
+    )
     return tmp_path, env
 
 
@@ -155,7 +174,9 @@ def picture_src(page, selector: str) -> str:
     img.wait_for(state="attached", timeout=RUN_TIMEOUT)
     page.wait_for_function(
         "s => { const i = document.querySelector(s); return i && i.src && i.naturalWidth > 0; }",
-        arg=selector, timeout=STEP_TIMEOUT)
+        arg=selector,
+        timeout=STEP_TIMEOUT,
+    )
     return img.get_attribute("src")
 
 
@@ -163,7 +184,9 @@ def wait_changed(page, selector: str, old: str) -> str:
     page.wait_for_function(
         "([s, old]) => { const i = document.querySelector(s);"
         " return i && i.src !== old && i.naturalWidth > 0; }",
-        arg=[selector, old], timeout=STEP_TIMEOUT)
+        arg=[selector, old],
+        timeout=STEP_TIMEOUT,
+    )
     return page.locator(selector).first.get_attribute("src")
 
 
@@ -180,15 +203,16 @@ def experiment(page) -> None:
     assert "cat, dog" in page.locator(info).inner_text()
     page.locator(".cam-builder-ears-2 select").select_option(label="cat ears")
     src = wait_changed(page, pic, src)
-    page.wait_for_function("s => document.querySelector(s).innerText.includes('a dog with cat ears')",
-                           arg=info)
+    page.wait_for_function(
+        "s => document.querySelector(s).innerText.includes('a dog with cat ears')", arg=info
+    )
     handle = page.locator(".cam-lab-opacity .noUi-handle").first
     handle.scroll_into_view_if_needed()
     handle.focus()
     for _ in range(3):
         handle.press("ArrowRight")
     src = wait_changed(page, pic, src)
-    assert "0.75" in page.locator(".cam-lab-opacity").inner_text()   # 0.60 + 3 steps of 0.05
+    assert "0.75" in page.locator(".cam-lab-opacity").inner_text()  # 0.60 + 3 steps of 0.05
 
     tab = lambda name: page.locator(".cam-lab-tabs .lm-TabBar-tab", has_text=name).first  # noqa
     tab("compare").click()
@@ -207,12 +231,14 @@ def experiment(page) -> None:
     page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.35 * box["height"])
     page.mouse.down()
     for k in range(1, 9):
-        page.mouse.move(box["x"] + (0.2 + 0.06 * k) * box["width"],
-                        box["y"] + 0.35 * box["height"], steps=2)
+        page.mouse.move(
+            box["x"] + (0.2 + 0.06 * k) * box["width"], box["y"] + 0.35 * box["height"], steps=2
+        )
     page.mouse.up()
     wait_changed(page, "img.cam-brush-picture", result)
-    page.wait_for_function("() => document.querySelector('.cam-brush-info').innerText"
-                           ".startsWith('Erased')")
+    page.wait_for_function(
+        "() => document.querySelector('.cam-brush-info').innerText.startsWith('Erased')"
+    )
     assert "→" in page.locator(".cam-brush-info").inner_text()
 
     tab("sanity cascade").click()
@@ -222,8 +248,9 @@ def experiment(page) -> None:
     for _ in range(3):
         handle.press("ArrowRight")
     wait_changed(page, "img.cam-cascade-picture", cascade)
-    page.wait_for_function("() => document.querySelector('.cam-cascade-info').innerText"
-                           ".startsWith('Depth 3')")
+    page.wait_for_function(
+        "() => document.querySelector('.cam-cascade-info').innerText.startsWith('Depth 3')"
+    )
     tab("explore").click()
 
 
@@ -256,9 +283,16 @@ def assert_rendered_cleanly(page) -> None:
 def lab_server(root: Path) -> tuple[str, str, list]:
     """(base URL, token, command) of a JupyterLab server on a free local port over `root`."""
     port, token = free_port(), secrets.token_hex(16)
-    cmd = [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}"]
+    cmd = [
+        str(BIN / "jupyter"),
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     return f"http://127.0.0.1:{port}", token, cmd
@@ -275,30 +309,36 @@ def test_jupyterlab_runs_the_lab(workdir):
         page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=RUN_TIMEOUT)
         log(start, "notebook open")
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=RUN_TIMEOUT)
+        page.wait_for_selector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=RUN_TIMEOUT
+        )
         log(start, "kernel idle")
-        menu(page, "Edit", "Clear Outputs of All Cells")      # the stored outputs have prompts
+        menu(page, "Edit", "Clear Outputs of All Cells")  # the stored outputs have prompts
         page.wait_for_function(
             "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-            ".every(e => !/\\d/.test(e.textContent))")
+            ".every(e => !/\\d/.test(e.textContent))"
+        )
         menu(page, "Run", "Run All Cells")
         page.wait_for_function(
             "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
             " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
-            timeout=RUN_TIMEOUT)
+            timeout=RUN_TIMEOUT,
+        )
         log(start, "notebook ran")
         assert_rendered_cleanly(page)
         errors = page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count()
-        assert errors == 0, page.locator(".jp-OutputArea-output[data-mime-type*='stderr']") \
-            .first.inner_text()
+        assert errors == 0, page.locator(
+            ".jp-OutputArea-output[data-mime-type*='stderr']"
+        ).first.inner_text()
         current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
         if current.count():
-            current.first.click()                             # fold the file browser away
+            current.first.click()  # fold the file browser away
         experiment(page)
         log(start, "scene built, stroke painted, grid and cascade moved: pictures changed")
-        page.evaluate("document.querySelector('.cam-lab')"
-                      ".closest('.jp-Cell').scrollIntoView({block: 'start'})")
+        page.evaluate(
+            "document.querySelector('.cam-lab')"
+            ".closest('.jp-Cell').scrollIntoView({block: 'start'})"
+        )
         page.wait_for_timeout(500)
         screenshot(page, "widget_lab.png", tmp)
         page.locator(".cam-lab-tabs .lm-TabBar-tab", has_text="erase by hand").first.click()
@@ -312,20 +352,26 @@ def test_voila_app_runs_the_lab(workdir):
     chromium()
     port, token = free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
-    cmd = [str(BIN / "voila"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "--Voila.port_retries=0", "--strip_sources=True", f"--token={token}",
-           str(tmp / "nb" / NOTEBOOK.name)]
+    cmd = [
+        str(BIN / "voila"),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--strip_sources=True",
+        f"--token={token}",
+        str(tmp / "nb" / NOTEBOOK.name),
+    ]
     start = time.monotonic()
     # GET / would run the notebook: wait for the port to listen instead
-    with server(cmd, tmp / "nb", lambda: listens(port), env, tmp / "voila.log"), \
-            browser() as page:
+    with server(cmd, tmp / "nb", lambda: listens(port), env, tmp / "voila.log"), browser() as page:
         page.goto(f"{base}/?token={token}", timeout=RUN_TIMEOUT)
         log(start, "Voila page loaded")
         picture_src(page, "img.cam-lab-picture")
         log(start, "lab rendered")
         assert_rendered_cleanly(page)
         body = page.locator("body").inner_text()
-        assert "import camlib" not in body and "lab.ui" not in body     # no code
+        assert "import camlib" not in body and "lab.ui" not in body  # no code
         code = ".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, .cm-editor"
         assert page.locator(code).count() == 0
         experiment(page)

@@ -24,8 +24,11 @@ def sweep(exp):
     """Move every control through its first values; each move draws a new picture."""
     seen = {exp.picture.value}
     for w in exp.controls.values():
-        options = ([v for _, v in w.options] if isinstance(w.options[0], tuple) else list(w.options)) \
-            if hasattr(w, "options") else [w.min + 1, w.max]
+        options = (
+            ([v for _, v in w.options] if isinstance(w.options[0], tuple) else list(w.options))
+            if hasattr(w, "options")
+            else [w.min + 1, w.max]
+        )
         for v in options[:3]:
             if v != w.value:
                 w.value = v
@@ -54,9 +57,12 @@ def test_threshold_box_caption_is_the_iou(gap, ds):
 
 
 def test_layer_choice_alpha_cascade_pair(gap, ds):
-    for exp in (chapter.layer_choice(gap, ds, gap.layers), chapter.alpha_map(gap, ds, gap.cam_layer),
-                chapter.cascade(gap, ds, gap.cam_layer),
-                chapter.counterfactual_pair(gap, data.split("test", scene="pair", n=3))):
+    for exp in (
+        chapter.layer_choice(gap, ds, gap.layers),
+        chapter.alpha_map(gap, ds, gap.cam_layer),
+        chapter.cascade(gap, ds, gap.cam_layer),
+        chapter.counterfactual_pair(gap, data.split("test", scene="pair", n=3)),
+    ):
         assert len(sweep(exp)) >= 3, exp
 
 
@@ -69,9 +75,11 @@ def test_delta_shows_each_shipped_model(ds):
 
 def test_metric_across_methods_are_the_metrics(gap, ds):
     exp = chapter.metric_across_methods(gap, ds, ["Grad-CAM", "CAM"])
-    h = np.stack([widgets.heat(a, 64) for a in
-                  table.compute("Grad-CAM", gap, ds.images, None, ds.labels)])
+    h = np.stack(
+        [widgets.heat(a, 64) for a in table.compute("Grad-CAM", gap, ds.images, None, ds.labels)]
+    )
     assert exp.scores["pointing game"]["Grad-CAM"] == metrics.pointing_game(h, ds.masks.numpy())
     assert exp.scores["energy on the animal"]["Grad-CAM"] == pytest.approx(
-        metrics.energy_pointing_game(h, ds.masks.numpy()))
+        metrics.energy_pointing_game(h, ds.masks.numpy())
+    )
     assert len(sweep(exp)) == 3

@@ -28,8 +28,9 @@ def test_imagenet_normalize():
 
 def test_in_batches_puts_maps_back_in_order():
     x = torch.arange(10.0).view(10, 1, 1, 1)
-    out = clinic.in_batches(lambda v, idx: v[:, 0] - v[:, 0].mean() + idx.view(-1, 1, 1),
-                            x, torch.arange(10).flip(0), 3)
+    out = clinic.in_batches(
+        lambda v, idx: v[:, 0] - v[:, 0].mean() + idx.view(-1, 1, 1), x, torch.arange(10).flip(0), 3
+    )
     assert out.shape == (10, 1, 1)
     # the per-batch mean makes the result depend on the batching, not the placement
     # batches [9, 8, 7], [6, 5, 4], [3, 2, 1], [0]: image 3 sits in a batch of mean 2
@@ -61,8 +62,9 @@ def test_randomized_leaves_the_model_alone():
     before = [p.clone() for p in net.parameters()]
     copy = clinic.randomized(net, ["2"], seed=1)
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
-    assert torch.equal(copy[0].weight, net[0].weight) and not torch.equal(copy[2].weight,
-                                                                           net[2].weight)
+    assert torch.equal(copy[0].weight, net[0].weight) and not torch.equal(
+        copy[2].weight, net[2].weight
+    )
     assert not copy.training
     with pytest.raises(ValueError, match="not a module"):
         clinic.randomized(net, ["1"])

@@ -7,8 +7,20 @@ import pytest
 import torch
 
 from camlib import data
-from camlib.data import (CLASSES, CUE_COLOURS, EAR_SCALE, ENVELOPE, RADIUS, Animal, Pet, Scene,
-                         check_scene, compose, random_scene, split)
+from camlib.data import (
+    CLASSES,
+    CUE_COLOURS,
+    EAR_SCALE,
+    ENVELOPE,
+    RADIUS,
+    Animal,
+    Pet,
+    Scene,
+    check_scene,
+    compose,
+    random_scene,
+    split,
+)
 
 
 def one(pet, **scene):
@@ -95,8 +107,9 @@ def test_swapped_ears_give_the_other_classes_part(cls, ears):
 
 def test_shown_ears_are_the_own_class_ears():
     for cls in range(4):
-        assert torch.equal(one(Pet(cls, 30, 36, ears="shown")).mask,
-                           one(Pet(cls, 30, 36, ears=cls)).mask)
+        assert torch.equal(
+            one(Pet(cls, 30, 36, ears="shown")).mask, one(Pet(cls, 30, 36, ears=cls)).mask
+        )
 
 
 def test_boxes_are_tight_and_hold_the_head_circle():
@@ -138,15 +151,25 @@ def test_no_cue_gives_an_empty_cue_mask():
 
 
 def test_image_is_quantized_and_the_same_bit_for_bit():
-    scene = Scene((Pet(0, 16, 46, 9, fur=1), Pet(1, 47, 46, 9, fur=3, ears=2),
-                   Pet(3, 40, 13, 8, fur=6, ears="hidden")), background=123, texture="dots", cue=2)
+    scene = Scene(
+        (
+            Pet(0, 16, 46, 9, fur=1),
+            Pet(1, 47, 46, 9, fur=3, ears=2),
+            Pet(3, 40, 13, 8, fur=6, ears="hidden"),
+        ),
+        background=123,
+        texture="dots",
+        cue=2,
+    )
     a, b = compose(scene), compose(scene)
     assert a.image.dtype == torch.float32 and a.image.shape == (3, 64, 64)
     assert a.image.min() >= 0 and a.image.max() <= 1
     assert torch.equal(torch.round(a.image * 255) / 255, a.image)
     assert torch.equal(a.image, b.image) and torch.equal(a.cue_mask, b.cue_mask)
-    assert all(torch.equal(x.mask, y.mask) and torch.equal(x.part, y.part) and x.box == y.box
-               for x, y in zip(a.objects, b.objects))
+    assert all(
+        torch.equal(x.mask, y.mask) and torch.equal(x.part, y.part) and x.box == y.box
+        for x, y in zip(a.objects, b.objects)
+    )
     # the same pixels on every machine: IEEE-exact arithmetic only
     u8 = torch.round(a.image * 255).to(torch.uint8).numpy().tobytes()
     assert hashlib.sha256(u8).hexdigest()[:16] == "60dbfa90a1c4b413"
@@ -156,8 +179,11 @@ def test_image_is_quantized_and_the_same_bit_for_bit():
 
 def test_background_seed_and_texture_change_the_clutter_but_not_the_animal():
     pet = Pet(3, 32, 36, fur=2)
-    images = {(bg, t): compose(Scene((pet,), background=bg, texture=t))
-              for bg in (0, 1) for t in data.TEXTURES}
+    images = {
+        (bg, t): compose(Scene((pet,), background=bg, texture=t))
+        for bg in (0, 1)
+        for t in data.TEXTURES
+    }
     assert len({hashlib.sha256(c.image.numpy().tobytes()).digest() for c in images.values()}) == 8
     masks = [c.objects[0].mask for c in images.values()]
     assert all(torch.equal(m, masks[0]) for m in masks)
@@ -168,7 +194,7 @@ def test_moving_an_animal_keeps_the_rest_of_a_plain_background():
     b = compose(Scene((Pet(0, 44, 40, 10),), background=5, texture="plain"))
     far = torch.ones(64, 64, dtype=torch.bool)
     for o in a.objects + b.objects:
-        far[o.box[1]:o.box[3], o.box[0]:o.box[2]] = False
+        far[o.box[1] : o.box[3], o.box[0] : o.box[2]] = False
     assert far.sum() > 2000 and torch.equal(a.image[:, far], b.image[:, far])
 
 
@@ -187,62 +213,108 @@ def test_animal_ears_default_to_its_own_class(test_split):
     assert all(o.ears == o.label for i in range(8) for o in multi.objects(i))
 
 
-CAT = ("animal 1 (cat) leaves the image at the {}: with its ears (at the largest ear scale) "
-       "it spans ")
+CAT = (
+    "animal 1 (cat) leaves the image at the {}: with its ears (at the largest ear scale) it spans "
+)
 ERRORS = [
     (Scene(()), "a scene holds 1 to 3 animals, this one has 0: add a Pet"),
-    (Scene(tuple(Pet(0, 8 + 16 * k, 40, 4) for k in range(4))),
-     "a scene holds 1 to 3 animals, this one has 4: remove 1 of them"),
-    (Scene((Pet(0, 32, 32), Pet(4, 32, 32))),
-     "animal 2: unknown class 4; use one of 0 cat, 1 dog, 2 rabbit, 3 bear"),
-    (Scene((Pet(0, 32, 32, fur=8),)),
-     "animal 1: unknown fur 8; use 0 to 7 (an index into FUR_COLOURS)"),
-    (Scene((Pet(0, 32, 32, ears="big"),)), "animal 1: unknown ears 'big'; use \"shown\", "
-     "\"hidden\" or a class index (0 cat, 1 dog, 2 rabbit, 3 bear)"),
+    (
+        Scene(tuple(Pet(0, 8 + 16 * k, 40, 4) for k in range(4))),
+        "a scene holds 1 to 3 animals, this one has 4: remove 1 of them",
+    ),
+    (
+        Scene((Pet(0, 32, 32), Pet(4, 32, 32))),
+        "animal 2: unknown class 4; use one of 0 cat, 1 dog, 2 rabbit, 3 bear",
+    ),
+    (
+        Scene((Pet(0, 32, 32, fur=8),)),
+        "animal 1: unknown fur 8; use 0 to 7 (an index into FUR_COLOURS)",
+    ),
+    (
+        Scene((Pet(0, 32, 32, ears="big"),)),
+        "animal 1: unknown ears 'big'; use \"shown\", "
+        '"hidden" or a class index (0 cat, 1 dog, 2 rabbit, 3 bear)',
+    ),
     (Scene((Pet(0, 32, 32, size=0),)), "animal 1: size 0 must be a number > 0"),
     (Scene((Pet(0, 32, float("nan")),)), "animal 1: position (32, nan) must be two numbers"),
-    (Scene((Pet(0, 32, 32),), texture="waves"),
-     "unknown texture 'waves'; use one of stripes, checks, dots, plain"),
-    (Scene((Pet(0, 32, 32),), cue=4),
-     "unknown cue 4; use None (no cue) or a class index 0 to 3"),
-    (Scene((Pet(0, 32, 32),), background=-1),
-     "background must be a seed, an integer >= 0, got -1"),
+    (
+        Scene((Pet(0, 32, 32),), texture="waves"),
+        "unknown texture 'waves'; use one of stripes, checks, dots, plain",
+    ),
+    (Scene((Pet(0, 32, 32),), cue=4), "unknown cue 4; use None (no cue) or a class index 0 to 3"),
+    (Scene((Pet(0, 32, 32),), background=-1), "background must be a seed, an integer >= 0, got -1"),
     (Scene((Pet(0, 32, 32),), size=8), "scene size must be an integer from 16 to 4096, got 8"),
     # cat: x from -1.0584 r to 1.0584 r, y from -1.7928 r (the ears at scale 1.08) to r
-    (Scene((Pet(0, 10, 32),)), CAT.format("left") + "x -2.7 to 22.7, the image x 0 to 64; "
-     "move it right by at least 2.8 px or make it smaller than 9.4 px"),
-    (Scene((Pet(0, 55, 32),)), CAT.format("right") + "x 42.3 to 67.7, the image x 0 to 64; "
-     "move it left by at least 3.8 px or make it smaller than 8.5 px"),
-    (Scene((Pet(0, 32, 20),)), CAT.format("top") + "y -1.5 to 32.0, the image y 0 to 64; "
-     "move it down by at least 1.6 px or make it smaller than 11.1 px"),
-    (Scene((Pet(0, 32, 60, ears=1),)), CAT.format("bottom") + "y 48.0 to 72.0, the image y 0 "
-     "to 64; move it up by at least 8.0 px or make it smaller than 4.0 px"),
-    (Scene((Pet(0, 32, 32, size=40),)), "animal 1 (cat) is too big: with its ears (at the "
-     "largest ear scale) it spans x -10.3 to 74.3, the image x 0 to 64; make it smaller than "
-     "30.2 px"),
-    (Scene((Pet(1, 10, 32, ears="hidden"),)), "animal 1 (dog) leaves the image at the left: "
-     "with its ears (at the largest ear scale) it spans x -2.0 to 22.0, the image x 0 to 64; "
-     "move it right by at least 2.0 px or make it smaller than 10.0 px"),
-    (Scene((Pet(3, 20, 24, 8), Pet(1, 20, 50, 8)), cue=0), "animal 1 (bear) is over the cue "
-     "square: its box with ears spans x 10.0 to 30.0, y 13.8 to 32.0, the square x 2.0 to 14.0, "
-     "y 2.0 to 14.0; keep it at least 3 px away: move it down by at least 3.2 px"),
-    (Scene((Pet(1, 50, 50, 8), Pet(3, 24, 24, 8, ears="hidden")), cue=0), "animal 2 (bear) "
-     "is too close to the cue square: its box with ears spans x 16.0 to 32.0, y 16.0 to 32.0, "
-     "the square x 2.0 to 14.0, y 2.0 to 14.0; keep it at least 3 px away: move it down by at "
-     "least 1.0 px"),
-    (Scene((Pet(3, 20, 40, 8), Pet(3, 40, 40, 8))), "animals 1 (bear) and 2 (bear) overlap: "
-     "their boxes with ears overlap by 0.1 px, they must be at least 3 px apart; move animal 2 "
-     "right by at least 3.1 px"),
-    (Scene((Pet(3, 20, 40, 8), Pet(3, 42, 40, 8))), "animals 1 (bear) and 2 (bear) are too "
-     "close: their boxes with ears are 1.9 px apart, they must be at least 3 px apart; move "
-     "animal 2 right by at least 1.1 px"),
+    (
+        Scene((Pet(0, 10, 32),)),
+        CAT.format("left") + "x -2.7 to 22.7, the image x 0 to 64; "
+        "move it right by at least 2.8 px or make it smaller than 9.4 px",
+    ),
+    (
+        Scene((Pet(0, 55, 32),)),
+        CAT.format("right") + "x 42.3 to 67.7, the image x 0 to 64; "
+        "move it left by at least 3.8 px or make it smaller than 8.5 px",
+    ),
+    (
+        Scene((Pet(0, 32, 20),)),
+        CAT.format("top") + "y -1.5 to 32.0, the image y 0 to 64; "
+        "move it down by at least 1.6 px or make it smaller than 11.1 px",
+    ),
+    (
+        Scene((Pet(0, 32, 60, ears=1),)),
+        CAT.format("bottom") + "y 48.0 to 72.0, the image y 0 "
+        "to 64; move it up by at least 8.0 px or make it smaller than 4.0 px",
+    ),
+    (
+        Scene((Pet(0, 32, 32, size=40),)),
+        "animal 1 (cat) is too big: with its ears (at the "
+        "largest ear scale) it spans x -10.3 to 74.3, the image x 0 to 64; make it smaller than "
+        "30.2 px",
+    ),
+    (
+        Scene((Pet(1, 10, 32, ears="hidden"),)),
+        "animal 1 (dog) leaves the image at the left: "
+        "with its ears (at the largest ear scale) it spans x -2.0 to 22.0, the image x 0 to 64; "
+        "move it right by at least 2.0 px or make it smaller than 10.0 px",
+    ),
+    (
+        Scene((Pet(3, 20, 24, 8), Pet(1, 20, 50, 8)), cue=0),
+        "animal 1 (bear) is over the cue "
+        "square: its box with ears spans x 10.0 to 30.0, y 13.8 to 32.0, the square x 2.0 to 14.0, "
+        "y 2.0 to 14.0; keep it at least 3 px away: move it down by at least 3.2 px",
+    ),
+    (
+        Scene((Pet(1, 50, 50, 8), Pet(3, 24, 24, 8, ears="hidden")), cue=0),
+        "animal 2 (bear) "
+        "is too close to the cue square: its box with ears spans x 16.0 to 32.0, y 16.0 to 32.0, "
+        "the square x 2.0 to 14.0, y 2.0 to 14.0; keep it at least 3 px away: move it down by at "
+        "least 1.0 px",
+    ),
+    (
+        Scene((Pet(3, 20, 40, 8), Pet(3, 40, 40, 8))),
+        "animals 1 (bear) and 2 (bear) overlap: "
+        "their boxes with ears overlap by 0.1 px, they must be at least 3 px apart; move animal 2 "
+        "right by at least 3.1 px",
+    ),
+    (
+        Scene((Pet(3, 20, 40, 8), Pet(3, 42, 40, 8))),
+        "animals 1 (bear) and 2 (bear) are too "
+        "close: their boxes with ears are 1.9 px apart, they must be at least 3 px apart; move "
+        "animal 2 right by at least 1.1 px",
+    ),
     # moving the cat left would crowd the rabbit: the bear moves instead
-    (Scene((Pet(2, 12, 40, 8), Pet(3, 52, 40, 8), Pet(0, 32, 40, 8))), "animals 2 (bear) and "
-     "3 (cat) are too close: their boxes with ears are 1.5 px apart, they must be at least 3 px "
-     "apart; move animal 2 right by at least 1.5 px"),
-    (Scene((Pet(3, 16, 32, 12.7), Pet(3, 48, 32, 12.7))), "animals 1 (bear) and 2 (bear) are "
-     "too close: their boxes with ears are 0.1 px apart, they must be at least 3 px apart; "
-     "make them smaller"),
+    (
+        Scene((Pet(2, 12, 40, 8), Pet(3, 52, 40, 8), Pet(0, 32, 40, 8))),
+        "animals 2 (bear) and "
+        "3 (cat) are too close: their boxes with ears are 1.5 px apart, they must be at least 3 px "
+        "apart; move animal 2 right by at least 1.5 px",
+    ),
+    (
+        Scene((Pet(3, 16, 32, 12.7), Pet(3, 48, 32, 12.7))),
+        "animals 1 (bear) and 2 (bear) are "
+        "too close: their boxes with ears are 0.1 px apart, they must be at least 3 px apart; "
+        "make them smaller",
+    ),
 ]
 
 
@@ -257,10 +329,13 @@ def test_check_scene_names_the_problem_and_the_fix(scene, message):
 
 
 def test_the_suggested_fixes_work():
-    fixed = [Scene((Pet(0, 12.8, 32),)), Scene((Pet(0, 10, 32, size=9.39),)),
-             Scene((Pet(3, 20, 27.2, 8), Pet(1, 20, 50, 8)), cue=0),
-             Scene((Pet(3, 20, 40, 8), Pet(3, 43.1, 40, 8))),
-             Scene((Pet(2, 12, 40, 8), Pet(3, 53.5, 40, 8), Pet(0, 32, 40, 8)))]
+    fixed = [
+        Scene((Pet(0, 12.8, 32),)),
+        Scene((Pet(0, 10, 32, size=9.39),)),
+        Scene((Pet(3, 20, 27.2, 8), Pet(1, 20, 50, 8)), cue=0),
+        Scene((Pet(3, 20, 40, 8), Pet(3, 43.1, 40, 8))),
+        Scene((Pet(2, 12, 40, 8), Pet(3, 53.5, 40, 8), Pet(0, 32, 40, 8))),
+    ]
     for scene in fixed:
         check_scene(scene)
 
@@ -287,5 +362,5 @@ def test_random_scenes_compose_into_separate_animals():
         assert [o.label for o in c.objects] == [p.cls for p in scene.pets]
         for k, a in enumerate(c.objects):
             assert not (a.mask & c.cue_mask).any()
-            assert all(not (a.mask & b.mask).any() for b in c.objects[k + 1:])
+            assert all(not (a.mask & b.mask).any() for b in c.objects[k + 1 :])
         assert random_scene(np.random.default_rng(seed), 1 + seed % 3, cue=seed % 4) == scene

@@ -18,8 +18,10 @@ def scenes():
 
 
 def same(a, b):
-    return all(torch.equal(getattr(a, k), getattr(b, k))
-               for k in ("images", "labels", "masks", "parts", "cue_labels", "cue_masks"))
+    return all(
+        torch.equal(getattr(a, k), getattr(b, k))
+        for k in ("images", "labels", "masks", "parts", "cue_labels", "cue_masks")
+    )
 
 
 def boxes_apart(a, b, gap):
@@ -47,8 +49,10 @@ def test_same_arguments_give_same_tensors_and_prefixes_agree(scene):
         assert torch.equal(getattr(small, k), getattr(big, k)[:6]), k
     for i in range(6):
         assert [o.box for o in small.objects(i)] == [o.box for o in big.objects(i)]
-        assert all(torch.equal(a.mask, b.mask) and torch.equal(a.part, b.part)
-                   for a, b in zip(small.objects(i), big.objects(i)))
+        assert all(
+            torch.equal(a.mask, b.mask) and torch.equal(a.part, b.part)
+            for a, b in zip(small.objects(i), big.objects(i))
+        )
 
 
 def test_different_seed_gives_different_images():
@@ -78,7 +82,7 @@ def test_labels_in_range_and_balanced():
 
 
 def test_boxes_are_tight_and_parts_inside_masks(scenes):
-    for scene, ds in scenes.items():
+    for _scene, ds in scenes.items():
         for i in range(len(ds)):
             objects = ds.objects(i)
             union = torch.zeros(64, 64, dtype=torch.bool)
@@ -109,7 +113,7 @@ def test_multi_scenes_hold_several_animals_of_one_class(scenes):
         counts.add(len(objects))
         assert {o.label for o in objects} == {int(ds.labels[i])}
         for k, a in enumerate(objects):
-            assert all(boxes_apart(a.box, b.box, 2) for b in objects[k + 1:])
+            assert all(boxes_apart(a.box, b.box, 2) for b in objects[k + 1 :])
     assert counts == {2, 3}
 
 
@@ -124,7 +128,7 @@ def test_pair_scenes_hold_two_different_classes(scenes):
 @pytest.mark.parametrize("agree", [1.0, 0.0])
 def test_biased_cue_follows_cue_agree(agree):
     ds = ToyPets(24, "biased", seed=5, cue_agree=agree)
-    assert ((ds.cue_labels == ds.labels).all() if agree else (ds.cue_labels != ds.labels).all())
+    assert (ds.cue_labels == ds.labels).all() if agree else (ds.cue_labels != ds.labels).all()
     assert ds.cue_labels.min() >= 0 and ds.cue_labels.max() < 4
 
 
@@ -161,7 +165,7 @@ def test_face_is_drawn_the_same_whatever_the_class():
         drawn = [data._render("single", 9, i, 64, 1.0, label) for label in range(4)]
         parts = [np.zeros((64, 64), bool) for _ in drawn]
         for p, (_, objs, _, _) in zip(parts, drawn):
-            (_, (x0, y0, x1, y1), _, m, part), = objs
+            ((_, (x0, y0, x1, y1), _, m, part),) = objs
             p[y0:y1, x0:x1] = part
         outside = ~np.logical_or.reduce(parts)
         for img, _, _, _ in drawn[1:]:
@@ -178,8 +182,10 @@ def test_splits_sizes_prefixes_and_disjointness():
     hashes = {}
     for name in ("train", "val", "test"):
         ds = split(name, n=50)
-        one = [SimpleNamespace(images=ds.images[k:k + 1], labels=ds.labels[k:k + 1])
-               for k in range(50)]
+        one = [
+            SimpleNamespace(images=ds.images[k : k + 1], labels=ds.labels[k : k + 1])
+            for k in range(50)
+        ]
         hashes[name] = {checksum(x) for x in one}
     assert not (hashes["train"] & hashes["val"]) and not (hashes["train"] & hashes["test"])
     assert not (hashes["val"] & hashes["test"])

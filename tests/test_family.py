@@ -28,9 +28,11 @@ def conv_A(m, x):
 
 
 def conv_suffix(m, A):
-    return F.conv2d(A, m.conv2.weight, m.conv2.bias, padding=1).clamp(min=0).flatten(1) @ (
-        m.fc.weight.T
-    ) + m.fc.bias
+    return (
+        F.conv2d(A, m.conv2.weight, m.conv2.bias, padding=1).clamp(min=0).flatten(1)
+        @ (m.fc.weight.T)
+        + m.fc.bias
+    )
 
 
 def conv_g(m, x, c):
@@ -66,8 +68,11 @@ def test_hires_layer_xgrad_by_hand(conv, images):
             s = A[n, k].sum()
             w[n, k] = (A[n, k] / s * g[n, k]).sum() if s != 0 else 0.0
     xgrad = by_channel(w, A)
-    for method, expected in ((fam.hires_cam, hires), (fam.layer_cam, layer),
-                             (fam.xgrad_cam, xgrad)):
+    for method, expected in (
+        (fam.hires_cam, hires),
+        (fam.layer_cam, layer),
+        (fam.xgrad_cam, xgrad),
+    ):
         got = method(conv, images, "relu1", c)
         assert got.dtype == torch.float32 and got.shape == (4, 6, 6)
         assert expected.abs().sum() > 0
@@ -103,8 +108,11 @@ def test_layer_cam_equals_hires_cam_exactly_where_weights_are_positive(gap, imag
     differs = (layer - hires).abs() > 1e-7
     assert differs.any() and not differs[negative == 0].any()  # differs only where they are active
     gap.fc.weight[2] = w[2].abs()  # all weights positive: the two are the same map
-    assert torch.allclose(fam.layer_cam(gap, images, "features.3", 2),
-                          fam.hires_cam(gap, images, "features.3", 2), atol=1e-7)
+    assert torch.allclose(
+        fam.layer_cam(gap, images, "features.3", 2),
+        fam.hires_cam(gap, images, "features.3", 2),
+        atol=1e-7,
+    )
 
 
 # ---------------------------------------------------------- Ablation-CAM ----
@@ -195,8 +203,9 @@ def score_cam_by_hand(m, x, c):
     alpha = torch.zeros(len(x), 2, dtype=x.dtype)
     for n in range(len(x)):
         for k in range(2):
-            up = F.interpolate(A[n, k][None, None], size=(6, 6), mode="bilinear",
-                               align_corners=False)[0, 0]
+            up = F.interpolate(
+                A[n, k][None, None], size=(6, 6), mode="bilinear", align_corners=False
+            )[0, 0]
             if up.max() == up.min():
                 continue  # alpha_k = 0 for a constant map
             H = (up - up.min()) / (up.max() - up.min())
@@ -305,8 +314,9 @@ def test_target_forms_agree(method, conv, images):
         assert torch.allclose(score, call(method, conv, images, 2), atol=1e-7)
 
 
-@pytest.mark.parametrize("method", [fam.layer_cam, fam.xgrad_cam, fam.hires_cam],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "method", [fam.layer_cam, fam.xgrad_cam, fam.hires_cam], ids=lambda f: f.__name__
+)
 def test_all_zero_gradients_give_zero_maps(method, images):
     for model in (seeded(TinyGap), seeded(TinyConv)):
         with torch.no_grad():

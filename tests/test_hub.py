@@ -48,7 +48,7 @@ def run(ns, marker):
 def hub(tmp_path, monkeypatch):
     """An empty torch hub cache under TORCH_HOME=tmp_path; downloads raise."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)          # forget any set_dir: use TORCH_HOME
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # forget any set_dir: use TORCH_HOME
 
     def no_download(url, *args, **kwargs):
         raise OSError(f"test: no download allowed ({url})")
@@ -117,20 +117,23 @@ def test_default_run_ignores_the_cache(cached, chapter):
 
 
 def test_pretrained_path_photo_cam_and_fine_tuning(cached, chapter):
-    """PRETRAINED = True with the checkpoint cached: the photograph cells and the fine-tune start."""
+    """PRETRAINED = True with the checkpoint cached: the photograph cells and the fine-tune
+    start."""
     chapter["PRETRAINED"] = True
     printed = run(chapter, "resnet_in = imagenet_model(")
     assert f"ImageNet weights found ({R18_FILE})" in printed
-    assert chapter["resnet_in"] is not None and chapter["vgg_in"] is None   # VGG-16 not cached
+    assert chapter["resnet_in"] is not None and chapter["vgg_in"] is None  # VGG-16 not cached
     run(chapter, "def load_photo")
     printed = run(chapter, "photo, source = load_photo()")
     assert chapter["photo"].shape == (1, 3, 224, 224)
     assert "ResNet-18 (ImageNet weights), top 5" in printed
-    printed = run(chapter, "G4 = camlib.grad_cam(resnet_in")              # CAM identity + figure
+    printed = run(chapter, "G4 = camlib.grad_cam(resnet_in")  # CAM identity + figure
     assert "Grad-CAM * Z == ReLU(CAM) on layer4" in printed and printed.rstrip().endswith("OK")
     matplotlib.pyplot.close("all")
     run(chapter, "def make_resnet18")
     net = chapter["make_resnet18"]()
     assert net.fc.out_features == len(chapter["CLASSES"])
-    assert torch.equal(net.layer4[1].conv2.weight, cached["layer4.1.conv2.weight"])  # starts from them
-    assert chapter["resnet_in"].fc.out_features == 1000                   # a copy was changed
+    assert torch.equal(
+        net.layer4[1].conv2.weight, cached["layer4.1.conv2.weight"]
+    )  # starts from them
+    assert chapter["resnet_in"].fc.out_features == 1000  # a copy was changed

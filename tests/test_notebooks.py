@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
+)
 IGNORE = "# NBVAL_IGNORE_OUTPUT"
 
 
@@ -54,8 +56,9 @@ def test_no_errors_stderr_or_svg(nb):
     for cell in code_cells(nb):
         for out in cell["outputs"]:
             assert out["output_type"] != "error", source(cell)[:80]
-            assert not (out["output_type"] == "stream" and out["name"] == "stderr"), \
+            assert not (out["output_type"] == "stream" and out["name"] == "stderr"), (
                 f"stderr in: {source(cell)[:80]!r}: {''.join(out['text'])[:200]}"
+            )
             assert "image/svg+xml" not in out.get("data", {})
 
 

@@ -442,18 +442,25 @@ def test_family_resnet18_inplace_relus(resnet, resnet_images):
         maps = method(resnet, resnet_images, "layer4", torch.tensor([[1, 2], [3, 4]]))
         assert maps.shape == (2, 2, 2, 2) and torch.isfinite(maps).all()
     # bn2's output gets `out += identity` in place: the maps must not see it
-    assert torch.equal(fam.eigen_cam(resnet, resnet_images, "layer4.1.bn2"),
-                       fam.eigen_cam(resnet, resnet_images, "layer4.1.bn2"))
+    assert torch.equal(
+        fam.eigen_cam(resnet, resnet_images, "layer4.1.bn2"),
+        fam.eigen_cam(resnet, resnet_images, "layer4.1.bn2"),
+    )
     assert state(resnet) == before and no_global_hooks()
 
 
-NAN = x32().index_put_((torch.tensor([0]), torch.tensor([1]), torch.tensor([2])),
-                       torch.tensor(float("nan")))
+NAN = x32().index_put_(
+    (torch.tensor([0]), torch.tensor([1]), torch.tensor([2])), torch.tensor(float("nan"))
+)
 FAMILY_BAD_INPUT = {
-    "empty batch": (lambda f: f(gap32(), X[:0]), ["empty batch, shape (0, 3, 6, 6)",
-                                                   "pass at least one image"]),
-    "NaN in images": (lambda f: f(gap32(), NAN), ["NaN or infinity (6 of 216 values)",
-                                                  "torch.nan_to_num(images)"]),
+    "empty batch": (
+        lambda f: f(gap32(), X[:0]),
+        ["empty batch, shape (0, 3, 6, 6)", "pass at least one image"],
+    ),
+    "NaN in images": (
+        lambda f: f(gap32(), NAN),
+        ["NaN or infinity (6 of 216 values)", "torch.nan_to_num(images)"],
+    ),
     "infinity in images": (lambda f: f(gap32(), X / 0), ["NaN or infinity", "preprocessing"]),
 }
 

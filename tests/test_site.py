@@ -33,7 +33,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_course  # noqa: E402
-
 from test_browser import CHROMIUM_FLAGS, chromium  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -41,7 +40,7 @@ pytestmark = pytest.mark.browser
 NOTEBOOKS = ROOT / "notebooks"
 CHAPTERS = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-TIMEOUT = 60_000                                  # ms: one page on a busy machine
+TIMEOUT = 60_000  # ms: one page on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +51,13 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("site")
     executed = tmp / "executed"
     executed.mkdir()
-    override = Path(os.environ["COURSE_SITE_FROM"]) if os.environ.get("COURSE_SITE_FROM") \
-        else None
+    override = Path(os.environ["COURSE_SITE_FROM"]) if os.environ.get("COURSE_SITE_FROM") else None
     for name in CHAPTERS:
         if override and (override / name).exists():
             shutil.copy(override / name, executed / name)
             continue
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-        nb.metadata["papermill"] = nbformat.NotebookNode()    # as papermill's loader does
+        nb.metadata["papermill"] = nbformat.NotebookNode()  # as papermill's loader does
         for cell in nb.cells:
             cell.metadata.setdefault("tags", [])
         nb = papermill.parameterize.parameterize_notebook(nb, {"SMOKE": False})
@@ -132,8 +130,9 @@ def web(browser_page):
     """The offline page; after each test: no request left the local origin."""
     browser_page.blocked.clear()
     yield browser_page
-    assert browser_page.blocked == [], \
+    assert browser_page.blocked == [], (
         f"the site tried to reach the net: {browser_page.blocked[:10]}"
+    )
 
 
 def shot_path(tmp_path: Path, name: str) -> Path:
@@ -156,6 +155,7 @@ def build_course_title(nb) -> str:
 
 
 # --- the tests ---------------------------------------------------------------------------------
+
 
 def test_front_page_is_the_course_map_with_a_sidebar(web):
     page = web.open("index.html")
@@ -180,16 +180,20 @@ def test_next_and_previous_links(web):
 
 def test_chapter_04_math_renders_locally(web, tmp_path):
     page = web.open("04_grad_cam_pp.html")
-    page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 20"
-                           " && !document.querySelector('.MathJax_Processing')")
-    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise"
-                           " && MathJax.startup.promise.then(() => true)")
+    page.wait_for_function(
+        "() => document.querySelectorAll('mjx-container').length > 20"
+        " && !document.querySelector('.MathJax_Processing')"
+    )
+    page.wait_for_function(
+        "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+        " && MathJax.startup.promise.then(() => true)"
+    )
     text = web.text()
     for raw in ("$$", "\\frac", "\\sum", "\\partial"):
         assert raw not in text, f"raw TeX {raw!r} visible on chapter 04"
     display = page.locator("mjx-container[display='true']")
     assert display.count() >= 10
-    assert page.locator("mjx-container mjx-mfrac").count() > 0        # fractions typeset
+    assert page.locator("mjx-container mjx-mfrac").count() > 0  # fractions typeset
     shot = shot_path(tmp_path, "math")
     display.nth(2).scroll_into_view_if_needed()
     page.evaluate("window.scrollBy(0, -250)")
@@ -204,12 +208,15 @@ def test_search_finds_chapters(web):
     box.fill("Grad-CAM")
     box.press("Enter")
     page.wait_for_selector("#search-results ul.search li a", timeout=TIMEOUT)
-    page.wait_for_function("() => !document.querySelector('#search-progress')"
-                           " || document.querySelector('#search-progress').innerText === ''"
-                           " || /found|match/i.test(document.querySelector('#search-results')"
-                           ".innerText)")
+    page.wait_for_function(
+        "() => !document.querySelector('#search-progress')"
+        " || document.querySelector('#search-progress').innerText === ''"
+        " || /found|match/i.test(document.querySelector('#search-results')"
+        ".innerText)"
+    )
     hrefs = page.locator("#search-results ul.search li a").evaluate_all(
-        "as => as.map(a => a.getAttribute('href'))")
+        "as => as.map(a => a.getAttribute('href'))"
+    )
     hit = {h.split("?")[0].split("#")[0] for h in hrefs}
     for chapter in ("03_grad_cam.html", "04_grad_cam_pp.html"):
         assert chapter in hit, f"searching Grad-CAM did not list {chapter}: {sorted(hit)}"
@@ -240,21 +247,27 @@ def test_chapter_09_draws_its_widgets_from_the_saved_state(web, site, tmp_path):
     nb = json.loads((site[1] / "09_widget_lab.ipynb").read_text())
     state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state")
     if not state:
-        pytest.fail("chapter 09's notebook has no saved widget state (metadata.widgets is "
-                    "missing): the site can only draw the lab from an executed notebook that "
-                    "kept it (papermill/nbclient store it; tools/refresh_outputs.py strips it "
-                    "from the stored notebooks). Run `make course`, or point COURSE_SITE_FROM "
-                    "at a folder with a papermill-executed 09_widget_lab.ipynb.", pytrace=False)
+        pytest.fail(
+            "chapter 09's notebook has no saved widget state (metadata.widgets is "
+            "missing): the site can only draw the lab from an executed notebook that "
+            "kept it (papermill/nbclient store it; tools/refresh_outputs.py strips it "
+            "from the stored notebooks). Run `make course`, or point COURSE_SITE_FROM "
+            "at a folder with a papermill-executed 09_widget_lab.ipynb.",
+            pytrace=False,
+        )
     page = web.open("09_widget_lab.html")
     # the lab was saved showing the scene builder, so the test-image row's sliders are hidden
     page.locator(".jupyter-widgets.widget-slider:visible").first.wait_for(timeout=TIMEOUT)
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jupyter-widgets img')]"
-        ".some(i => i.complete && i.naturalWidth > 100)")
+        ".some(i => i.complete && i.naturalWidth > 100)"
+    )
     views = page.locator("script[type='application/vnd.jupyter.widget-view+json']").count()
     page.wait_for_function(
         "n => [...document.querySelectorAll('.widget-subarea')]"
-        ".filter(s => s.children.length).length >= n", arg=views)
+        ".filter(s => s.children.length).length >= n",
+        arg=views,
+    )
     text = web.text()
     assert views >= 1
     assert "Error displaying widget" not in text
@@ -262,7 +275,8 @@ def test_chapter_09_draws_its_widgets_from_the_saved_state(web, site, tmp_path):
     assert page.locator(".jupyter-widgets.widget-slider:visible").count() >= 2
     assert page.locator(".cam-lab-tabs").count() >= 1  # the lab with its tabs, as saved
     pictures = page.locator(".jupyter-widgets img").evaluate_all(
-        "is => is.filter(i => i.naturalWidth > 100).length")
+        "is => is.filter(i => i.naturalWidth > 100).length"
+    )
     assert pictures >= 1
     lab = page.locator(".widget-subarea .jupyter-widgets").first
     lab.scroll_into_view_if_needed()

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")
+)
 TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
-MAX_LINES = 48        # a rough screenful: source lines + text output lines + 14 per figure
+MAX_LINES = 48  # a rough screenful: source lines + text output lines + 14 per figure
 FIGURE_LINES = 14
 
 
@@ -55,8 +57,11 @@ def test_deck_opens_on_the_title(nb):
 
 
 def test_section_headings_start_slides(nb):
-    headings = [c for c in nb["cells"] if c["cell_type"] == "markdown"
-                and "".join(c["source"]).lstrip().startswith("## ")]
+    headings = [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "markdown" and "".join(c["source"]).lstrip().startswith("## ")
+    ]
     assert headings
     for cell in headings:
         assert slide_type(cell) in ("slide", "subslide"), "".join(cell["source"])[:60]

@@ -73,8 +73,9 @@ def test_grad_cam_on_tokens_by_hand(tok, x):
     assert got.shape == (3, H, W) and got.dtype == torch.float32 and expected.abs().sum() > 0
     assert torch.allclose(got.double(), expected, atol=1e-6)
     hires = (g * A).sum(dim=1).clamp(min=0)
-    assert torch.allclose(fam.hires_cam(tok, x, "block", c, reshape=(H, W)).double(), hires,
-                          atol=1e-6)
+    assert torch.allclose(
+        fam.hires_cam(tok, x, "block", c, reshape=(H, W)).double(), hires, atol=1e-6
+    )
 
 
 def test_cam_and_ablation_on_tokens_by_hand(tok, x):
@@ -98,8 +99,16 @@ def patches_last(t):
     return t[:, 1:].reshape(len(t), H, W, t.shape[2]).permute(0, 3, 1, 2)
 
 
-METHODS = [cm.grad_cam, cm.grad_cam_pp, cm.counterfactual, fam.layer_cam, fam.xgrad_cam,
-           fam.hires_cam, fam.score_cam, fam.ablation_cam]
+METHODS = [
+    cm.grad_cam,
+    cm.grad_cam_pp,
+    cm.counterfactual,
+    fam.layer_cam,
+    fam.xgrad_cam,
+    fam.hires_cam,
+    fam.score_cam,
+    fam.ablation_cam,
+]
 
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda f: f.__name__)

@@ -71,8 +71,9 @@ def test_class_maps_match_camlib(gap, pair, zoo):
     x = pair.images[:1]
     for c in range(4):
         ref = camlib.grad_cam(gap, x, "features.5", c)[0]
-        assert torch.allclose(widgets.class_maps(gap, x[0], "Grad-CAM", "features.5")[c], ref,
-                              atol=1e-6)
+        assert torch.allclose(
+            widgets.class_maps(gap, x[0], "Grad-CAM", "features.5")[c], ref, atol=1e-6
+        )
         ref = camlib.guided_backprop(gap, x, c)[0].abs().amax(0)
         assert torch.allclose(widgets.class_maps(gap, x[0], "guided backprop")[c], ref)
     fused = camlib.acol.class_maps(zoo["acol"], x.expand(4, -1, -1, -1), torch.arange(4))["fused"]
@@ -106,8 +107,9 @@ def test_box_at_limits_and_cam_rule(gap, pair):
     x0, y0, x1, y1 = widgets.box_at(s, 1.0)
     assert x0 <= peak[1] < x1 and y0 <= peak[0] < y1
     assert widgets.box_at(np.zeros((4, 4)), 0.5) is None
-    raw = camlib.upsample(widgets.class_maps(gap, pair.images[0], "Grad-CAM", "features.19")[:1],
-                          SIZE)[0]
+    raw = camlib.upsample(
+        widgets.class_maps(gap, pair.images[0], "Grad-CAM", "features.19")[:1], SIZE
+    )[0]
     for t in (0.2, 0.5):  # Zhou et al.'s fraction-of-max box on the raw map
         assert widgets.box_at(s, t) == metrics.box_from_map(raw, t)
 
@@ -127,8 +129,14 @@ def test_render_and_figure(gap, pair):
     objs = pair.objects(0)
     c = objs[0].label
     amap = widgets.class_maps(gap, pair.images[0], "CAM")[c]
-    view = widgets.make_view(pair.images[0], amap, method="CAM", class_name=data.CLASSES[c],
-                             probability=0.5, boxes=widgets.true_boxes(objs, c))
+    view = widgets.make_view(
+        pair.images[0],
+        amap,
+        method="CAM",
+        class_name=data.CLASSES[c],
+        probability=0.5,
+        boxes=widgets.true_boxes(objs, c),
+    )
     assert view.signed and view.true_boxes == (objs[0].box,)
     rgb = widgets.render(view)
     assert rgb.dtype == np.uint8 and rgb.shape[2] == 3 and rgb.shape[0] > 4 * SIZE
@@ -189,7 +197,7 @@ def test_occlusion_of_a_model_that_reads_one_pixel():
     for y in range(0, 25, 4):
         for xx in range(0, 25, 4):
             if y <= 10 < y + 8 and xx <= 20 < xx + 8:
-                covering[y:y + 8, xx:xx + 8] = True
+                covering[y : y + 8, xx : xx + 8] = True
     assert (occ[covering] > 0).all() and (occ[~covering] == 0).all()
 
 
@@ -215,8 +223,13 @@ def test_the_lab_is_one_container_with_a_tab_per_experiment(lab):
     import ipywidgets as W
 
     assert isinstance(lab.ui, W.VBox) and lab.picture.value[:4] == b"\x89PNG"
-    assert lab.tabs.titles == ("explore", "compare", "erase by hand", "sanity cascade",
-                               "deletion / insertion")
+    assert lab.tabs.titles == (
+        "explore",
+        "compare",
+        "erase by hand",
+        "sanity cascade",
+        "deletion / insertion",
+    )
     assert all(p.stale for p in lab.pieces)  # nothing but the explorer is drawn until asked
     lab.tabs.selected_index = 1
     assert not lab.compare.stale and lab.compare.picture.value[:4] == b"\x89PNG"
@@ -275,10 +288,8 @@ def test_every_model_and_method(lab):
         same = {"Grad-CAM", "XGrad-CAM", "HiResCAM"} if name in ("gap", "gap_biased") else set()
         for i in range(len(maps)):
             for j in range(i):
-                equal = maps[i].shape == maps[j].shape and np.allclose(maps[i], maps[j],
-                                                                       atol=1e-6)
-                assert equal == ({offered[i], offered[j]} <= same), (name, offered[i],
-                                                                     offered[j])
+                equal = maps[i].shape == maps[j].shape and np.allclose(maps[i], maps[j], atol=1e-6)
+                assert equal == ({offered[i], offered[j]} <= same), (name, offered[i], offered[j])
 
 
 def test_switching_model_keeps_a_valid_method(lab):
@@ -404,7 +415,7 @@ def test_builder_counts_cues_and_textures(lab):
         assert [box.layout.display for box in b.row_boxes] == [None] * n + ["none"] * (3 - n)
     b.cue.value = 2
     x0, y0, x1, y1 = data._cue_box(SIZE)
-    colour = lab.image[:, y0 + 2:y1 - 2, x0 + 2:x1 - 2].mean(dim=(1, 2))
+    colour = lab.image[:, y0 + 2 : y1 - 2, x0 + 2 : x1 - 2].mean(dim=(1, 2))
     assert torch.allclose(colour, torch.from_numpy(data.CUE_COLOURS[2]), atol=0.08)
     pictures = {lab.picture.value}
     for texture in ("checks", "dots", "plain"):
@@ -472,8 +483,12 @@ def test_compare_models_delta_and_the_shared_scale(lab):
     assert max(tops) == pytest.approx(1.0) and all(0 <= m <= 1 for m in tops)
     assert min(tops) < 1  # a weaker map looks weaker on the shared scale
     delta = compare.compare_tiles(lab, "ACoL across delta")
-    assert [t.title[1].split(" ·")[0] for t in delta] == ["acol_d0.4", "acol", "acol_d0.8",
-                                                          "acol_d1"]
+    assert [t.title[1].split(" ·")[0] for t in delta] == [
+        "acol_d0.4",
+        "acol",
+        "acol_d0.8",
+        "acol_d1",
+    ]
     pictures = set()
     for mode in compare.MODES:
         lab.compare.mode.value = mode
@@ -501,8 +516,10 @@ def test_brush_stroke_erases_what_was_painted(lab):
     c = lab.cls.value
     after = widgets.probabilities(lab.net, out["edited"][None])[0].numpy()
     assert np.allclose(out["after"], after) and out["after"][c] < out["before"][c]
-    assert f"p({data.CLASSES[c]}) {out['before'][c]:.2f} → {out['after'][c]:.2f}" in \
-        lab.brush.info.value
+    assert (
+        f"p({data.CLASSES[c]}) {out['before'][c]:.2f} → {out['after'][c]:.2f}"
+        in lab.brush.info.value
+    )
     pictures = {lab.brush.picture.value}
     for fill in ("blur", "neighbours"):
         lab.brush.fill.value = fill
@@ -534,14 +551,18 @@ def test_cascade_slider(lab):
     lab.tabs.selected_index = 3
     nets = lab.cascade.nets()
     assert lab.cascade.depth.max == len(nets) - 1 == 7
-    assert [m for m, _, _ in lab.cascade.rows] == ["Grad-CAM", "Grad-CAM++", "guided backprop",
-                                                   "Guided Grad-CAM"]
+    assert [m for m, _, _ in lab.cascade.rows] == [
+        "Grad-CAM",
+        "Grad-CAM++",
+        "guided backprop",
+        "Guided Grad-CAM",
+    ]
     assert all(rho == pytest.approx(1.0) for _, _, rho in lab.cascade.rows)
     pictures = {lab.cascade.picture.value}
     for d in range(1, len(nets)):
         lab.cascade.depth.value = d
         pictures.add(lab.cascade.picture.value)
-        for method, s, rho in lab.cascade.rows:
+        for method, s, _rho in lab.cascade.rows:
             target = [lab.cls.value]
             amap = table.compute(method, nets[d][1], lab.image[None], lab.layer.value, target)[0]
             assert np.allclose(s, widgets.heat(amap, SIZE))

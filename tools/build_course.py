@@ -35,20 +35,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-SITE = ROOT / "site"                       # Sphinx conf.py, templates, npm manifest
+SITE = ROOT / "site"  # Sphinx conf.py, templates, npm manifest
 BUILD = ROOT / "build"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 # --- executing the chapters --------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     name: str
     seconds: float = 0.0
     ok: bool = True
-    cell: str = ""                         # "cell 12 (In [11])" when it failed
-    error: str = ""                        # "ValueError: ..." when it failed
+    cell: str = ""  # "cell 12 (In [11])" when it failed
+    error: str = ""  # "ValueError: ..." when it failed
 
 
 def quiet() -> None:
@@ -90,15 +91,23 @@ def execute_chapter(src: str, dst: str, smoke: bool) -> Result:
     result = Result(Path(src).name)
     start = time.monotonic()
     try:
-        papermill.execute_notebook(src, dst, parameters={"SMOKE": smoke}, kernel_name="python3",
-                                   cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
-                                   config=kernel_config())
+        papermill.execute_notebook(
+            src,
+            dst,
+            parameters={"SMOKE": smoke},
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+            log_output=False,
+            config=kernel_config(),
+        )
     except papermill.PapermillExecutionError as err:
         result.ok = False
-        result.cell = f"cell {err.cell_index}" + (f" (In [{err.exec_count}])"
-                                                  if err.exec_count else "")
+        result.cell = f"cell {err.cell_index}" + (
+            f" (In [{err.exec_count}])" if err.exec_count else ""
+        )
         result.error = error_line(err)
-    except Exception as err:               # kernel died, notebook unreadable, ...
+    except Exception as err:  # kernel died, notebook unreadable, ...
         result.ok = False
         result.error = f"{type(err).__name__}: {err}".splitlines()[0][:160]
     result.seconds = time.monotonic() - start
@@ -113,8 +122,13 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Result] = {}
     running: list[str] = []
-    bar = tqdm(total=len(chapters), unit="chapter", dynamic_ncols=True, file=sys.stdout,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+    bar = tqdm(
+        total=len(chapters),
+        unit="chapter",
+        dynamic_ncols=True,
+        file=sys.stdout,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
+    )
 
     def show() -> None:
         bar.set_description_str("chapters")
@@ -148,16 +162,18 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
                     while queue and len(pending) < jobs:
                         src = queue.pop(0)
                         started(src.name)
-                        pending[pool.submit(execute_chapter, str(src), str(out / src.name),
-                                            smoke)] = src.name
+                        pending[
+                            pool.submit(execute_chapter, str(src), str(out / src.name), smoke)
+                        ] = src.name
                     done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for fut in done:
                         name = pending.pop(fut)
                         try:
                             finished(fut.result())
-                        except Exception as err:           # the worker itself died
-                            finished(Result(name, ok=False, error=f"{type(err).__name__}: "
-                                                                   f"{err}"[:160]))
+                        except Exception as err:  # the worker itself died
+                            finished(
+                                Result(name, ok=False, error=f"{type(err).__name__}: {err}"[:160])
+                            )
     finally:
         bar.close()
     return [results[c.name] for c in chapters if c.name in results]
@@ -166,10 +182,16 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
 def summary(results: list[Result], total: float) -> str:
     rows = [("chapter", "seconds", "result")]
     for r in results:
-        rows.append((r.name, f"{r.seconds:.1f}",
-                     "ok" if r.ok else f"FAILED {r.cell}: {r.error}".replace("  ", " ")))
-    rows.append(("total (wall clock)", f"{total:.1f}",
-                 f"{sum(r.ok for r in results)}/{len(results)} ok"))
+        rows.append(
+            (
+                r.name,
+                f"{r.seconds:.1f}",
+                "ok" if r.ok else f"FAILED {r.cell}: {r.error}".replace("  ", " "),
+            )
+        )
+    rows.append(
+        ("total (wall clock)", f"{total:.1f}", f"{sum(r.ok for r in results)}/{len(results)} ok")
+    )
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     lines = [f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows]
@@ -179,6 +201,7 @@ def summary(results: list[Result], total: float) -> str:
 
 
 # --- the site ----------------------------------------------------------------------------------
+
 
 def npm_assets(npm_dir: Path = BUILD / "npm") -> Path:
     """`npm ci` the site's scripts into npm_dir (once per package-lock); node_modules' path."""
@@ -190,13 +213,19 @@ def npm_assets(npm_dir: Path = BUILD / "npm") -> Path:
         return modules
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("the site needs npm (Node.js) to fetch MathJax and the widget manager: "
-                 "install Node.js 18+ (Debian: apt-get install nodejs npm)")
+        sys.exit(
+            "the site needs npm (Node.js) to fetch MathJax and the widget manager: "
+            "install Node.js 18+ (Debian: apt-get install nodejs npm)"
+        )
     npm_dir.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
         shutil.copy(SITE / name, npm_dir / name)
-    proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund",
-                           "--loglevel=error"], cwd=npm_dir, capture_output=True, text=True)
+    proc = subprocess.run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=npm_dir,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         sys.exit(f"npm ci failed in {npm_dir}:\n{proc.stdout}{proc.stderr}")
     stamp.write_text(digest)
@@ -211,19 +240,31 @@ def copy_assets(modules: Path, dest: Path) -> None:
         shutil.rmtree(mathjax, ignore_errors=True)
         # the TeX-to-CommonHTML bundle, the TeX extensions it loads on demand, its fonts, the
         # menu and accessibility parts; not the SVG/MathML bundles
-        shutil.copytree(es5, mathjax, ignore=lambda d, names: [
-            n for n in names
-            if (Path(d) == es5 and n.endswith(".js") and n != "tex-chtml.js")
-            or (Path(d) == es5 / "output" and n in ("svg", "svg.js"))])
+        shutil.copytree(
+            es5,
+            mathjax,
+            ignore=lambda d, names: [
+                n
+                for n in names
+                if (Path(d) == es5 and n.endswith(".js") and n != "tex-chtml.js")
+                or (Path(d) == es5 / "output" and n in ("svg", "svg.js"))
+            ],
+        )
     widgets = dest / "widgets"
     if not (widgets / "embed-amd.js").exists():
         shutil.rmtree(widgets, ignore_errors=True)
         dist = modules / "@jupyter-widgets" / "html-manager" / "dist"
-        shutil.copytree(dist, widgets, ignore=lambda d, names: [
-            n for n in names if n.endswith((".map", ".txt")) or n in ("embed.js",
-                                                                       "libembed-amd.js")])
+        shutil.copytree(
+            dist,
+            widgets,
+            ignore=lambda d, names: [
+                n
+                for n in names
+                if n.endswith((".map", ".txt")) or n in ("embed.js", "libembed-amd.js")
+            ],
+        )
         shutil.copy(modules / "requirejs" / "require.js", widgets / "require.js")
-        (widgets / "modules").mkdir(exist_ok=True)       # the local "CDN": nothing in it
+        (widgets / "modules").mkdir(exist_ok=True)  # the local "CDN": nothing in it
 
 
 def widget_modules(notebooks: list[Path], dest: Path) -> list[str]:
@@ -279,11 +320,13 @@ def front_page(chapters: list[str], titles: dict[str, str]) -> str:
             title = re.sub(r"^[0-9]{2}\s*\W\s*", "", titles.get(name, name))
             course_map += f"\n| {name[:2]} | [{title}]({name}) | |"
     toctree = "\n".join(Path(c).stem for c in chapters)
-    return (f"# The CAM course\n\n{intro}\n\n## Course map\n\n{course_map}\n\n"
-            "Every chapter page has a download button (top right) for its notebook, executed, "
-            "with its outputs; widgets show the state they were left in (they need a kernel "
-            "to move: open the notebook in JupyterLab for that).\n\n"
-            f"```{{toctree}}\n:hidden:\n:maxdepth: 1\n\n{toctree}\n```\n")
+    return (
+        f"# The CAM course\n\n{intro}\n\n## Course map\n\n{course_map}\n\n"
+        "Every chapter page has a download button (top right) for its notebook, executed, "
+        "with its outputs; widgets show the state they were left in (they need a kernel "
+        "to move: open the notebook in JupyterLab for that).\n\n"
+        f"```{{toctree}}\n:hidden:\n:maxdepth: 1\n\n{toctree}\n```\n"
+    )
 
 
 def stage(executed: Path, src: Path) -> list[str]:
@@ -298,8 +341,16 @@ def stage(executed: Path, src: Path) -> list[str]:
     titles = {}
     for name in chapters:
         nb = nbformat.read(executed / name, as_version=4)
-        titles[name] = next((line[2:].strip() for c in nb.cells if c.cell_type == "markdown"
-                             for line in c.source.splitlines() if line.startswith("# ")), name)
+        titles[name] = next(
+            (
+                line[2:].strip()
+                for c in nb.cells
+                if c.cell_type == "markdown"
+                for line in c.source.splitlines()
+                if line.startswith("# ")
+            ),
+            name,
+        )
         for cell in nb.cells:
             tags = cell.metadata.get("tags", [])
             if "injected-parameters" in tags and "remove-cell" not in tags:
@@ -309,8 +360,11 @@ def stage(executed: Path, src: Path) -> list[str]:
     return chapters
 
 
-REMOTE = re.compile(r"""<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']"""
-                    r"""((?:https?:)?//[^"']+)""", re.I)
+REMOTE = re.compile(
+    r"""<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']"""
+    r"""((?:https?:)?//[^"']+)""",
+    re.I,
+)
 
 
 def remote_assets(out: Path) -> list[str]:
@@ -320,46 +374,73 @@ def remote_assets(out: Path) -> list[str]:
         for url in REMOTE.findall(page.read_text(encoding="utf-8", errors="replace")):
             found.append(f"{page.relative_to(out)}: {url}")
     for css in out.rglob("*.css"):
-        for url in re.findall(r"""@import\s+(?:url\()?["']?((?:https?:)?//[^"')]+)""",
-                              css.read_text(encoding="utf-8", errors="replace")):
+        for url in re.findall(
+            r"""@import\s+(?:url\()?["']?((?:https?:)?//[^"')]+)""",
+            css.read_text(encoding="utf-8", errors="replace"),
+        ):
             found.append(f"{css.relative_to(out)}: {url}")
     return found
 
 
-def build_site(executed: Path = BUILD / "executed", out: Path = BUILD / "site",
-               work: Path = BUILD / "site-work", npm_dir: Path = BUILD / "npm") -> list[str]:
+def build_site(
+    executed: Path = BUILD / "executed",
+    out: Path = BUILD / "site",
+    work: Path = BUILD / "site-work",
+    npm_dir: Path = BUILD / "npm",
+) -> list[str]:
     """Build the HTML site from executed notebooks; returns Sphinx's warnings."""
     start = time.monotonic()
     modules = npm_assets(npm_dir)
     copy_assets(modules, work / "assets")
     chapters = stage(executed, work / "src")
-    missing = widget_modules([work / "src" / c for c in chapters],
-                             work / "assets" / "widgets" / "modules")
+    missing = widget_modules(
+        [work / "src" / c for c in chapters], work / "assets" / "widgets" / "modules"
+    )
     if missing:
-        print(f"site: no local bundle for the widget modules {missing}: their widgets will "
-              "show an error on the pages", flush=True)
+        print(
+            f"site: no local bundle for the widget modules {missing}: their widgets will "
+            "show an error on the pages",
+            flush=True,
+        )
     warnfile = work / "warnings.txt"
     env = dict(os.environ, CAM_SITE_ASSETS=str(work / "assets"), PYTHONWARNINGS="ignore")
     # Sphinx writes into work/html (MyST-NB puts its image cache beside that, in
     # work/jupyter_execute), incrementally; the finished site is then copied to `out`
     html = work / "html"
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE),
-           "-d", str(work / "doctrees"), "-w", str(warnfile), "--keep-going",
-           str(work / "src"), str(html)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-q",
+        "-c",
+        str(SITE),
+        "-d",
+        str(work / "doctrees"),
+        "-w",
+        str(warnfile),
+        "--keep-going",
+        str(work / "src"),
+        str(html),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    warns = [w for w in warnfile.read_text().splitlines() if w.strip()] \
-        if warnfile.exists() else []
+    warns = [w for w in warnfile.read_text().splitlines() if w.strip()] if warnfile.exists() else []
     if proc.returncode or not (html / "index.html").exists():
-        sys.exit(f"the site failed to build ({' '.join(cmd)}):\n"
-                 f"{(proc.stdout + proc.stderr)[-4000:]}")
+        sys.exit(
+            f"the site failed to build ({' '.join(cmd)}):\n{(proc.stdout + proc.stderr)[-4000:]}"
+        )
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo*", ".doctrees"))
     remote = remote_assets(out)
     if remote:
         sys.exit("the site would load from the net:\n  " + "\n  ".join(remote[:20]))
-    print(f"site: {len(chapters)} chapters, {len(warns)} Sphinx warnings "
-          f"({warnfile.relative_to(ROOT) if warnfile.is_relative_to(ROOT) else warnfile}), "
-          f"{time.monotonic() - start:.0f} s -> {out / 'index.html'}", flush=True)
+    print(
+        f"site: {len(chapters)} chapters, {len(warns)} Sphinx warnings "
+        f"({warnfile.relative_to(ROOT) if warnfile.is_relative_to(ROOT) else warnfile}), "
+        f"{time.monotonic() - start:.0f} s -> {out / 'index.html'}",
+        flush=True,
+    )
     return warns
 
 
@@ -377,16 +458,24 @@ def fill_executed(executed: Path) -> list[str]:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", default="False", help="pass SMOKE=True for a quick pass")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("COURSE_JOBS", "1")),
-                        help="chapters executed at a time (default 1: see the Makefile)")
-    parser.add_argument("--site-only", action="store_true",
-                        help="build the site from build/executed/ without executing")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("COURSE_JOBS", "1")),
+        help="chapters executed at a time (default 1: see the Makefile)",
+    )
+    parser.add_argument(
+        "--site-only",
+        action="store_true",
+        help="build the site from build/executed/ without executing",
+    )
     parser.add_argument("only", nargs="*", help="chapter files to execute (default: all)")
     args = parser.parse_args(argv)
     failed = []
     if not args.site_only:
-        chapters = [NOTEBOOKS / n for n in args.only] or \
-            sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        chapters = [NOTEBOOKS / n for n in args.only] or sorted(
+            NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
+        )
         missing = [str(c) for c in chapters if not c.exists()]
         if missing:
             sys.exit(f"no such chapter: {missing}")
@@ -396,13 +485,26 @@ def main(argv=None):
         total = time.monotonic() - start
         print(summary(results, total), flush=True)
         failed = [r.name for r in results if not r.ok]
-        (BUILD / "timings.json").write_text(json.dumps(
-            {r.name: {"seconds": round(r.seconds, 1), "ok": r.ok, "cell": r.cell,
-                      "error": r.error} for r in results}, indent=2))
+        (BUILD / "timings.json").write_text(
+            json.dumps(
+                {
+                    r.name: {
+                        "seconds": round(r.seconds, 1),
+                        "ok": r.ok,
+                        "cell": r.cell,
+                        "error": r.error,
+                    }
+                    for r in results
+                },
+                indent=2,
+            )
+        )
     copied = fill_executed(BUILD / "executed")
     if copied:
-        print(f"site: {len(copied)} chapters not executed, their stored notebooks used: "
-              f"{', '.join(c[:2] for c in copied)}")
+        print(
+            f"site: {len(copied)} chapters not executed, their stored notebooks used: "
+            f"{', '.join(c[:2] for c in copied)}"
+        )
     build_site()
     if failed:
         sys.exit(f"chapters that failed: {', '.join(failed)}")

@@ -42,16 +42,18 @@ def keep_widget_state(nb) -> None:
     if not state or not state.get("state"):
         nb.metadata.pop("widgets", None)
         return
-    state["state"] = {k: v for k, v in state["state"].items()
-                      if v.get("model_module") not in NO_STATIC_VIEW}
+    state["state"] = {
+        k: v for k, v in state["state"].items() if v.get("model_module") not in NO_STATIC_VIEW
+    }
 
 
 def main(names):
     chapters = [NOTEBOOKS / n for n in names] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     for path in chapters:
         start = time.time()
-        papermill.execute_notebook(str(path), str(path), kernel_name="python3",
-                                   cwd=str(NOTEBOOKS), progress_bar=False)
+        papermill.execute_notebook(
+            str(path), str(path), kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False
+        )
         clean(path)
         print(f"{path.name}: {time.time() - start:.0f} s", flush=True)
 

@@ -13,13 +13,58 @@
 - `speed`: the lab's latency benchmark (`python -m camlib.widgets.speed`).
 """
 
-from .compute import (FILLS, Erased, box_at, class_mask, class_maps, erase, erase_and_watch,
-                      heat, methods_for, on_animal, probabilities, true_boxes)
-from .draw import (View, blend, colorize, figure, make_view, render, render_erased, render_grid,
-                   render_panels, to_png)
+from .compute import (
+    FILLS,
+    Erased,
+    box_at,
+    class_maps,
+    class_mask,
+    erase,
+    erase_and_watch,
+    heat,
+    methods_for,
+    on_animal,
+    probabilities,
+    true_boxes,
+)
+from .draw import (
+    View,
+    blend,
+    colorize,
+    figure,
+    make_view,
+    render,
+    render_erased,
+    render_grid,
+    render_panels,
+    to_png,
+)
 from .lab import MODELS, SCENES, Lab
 
-__all__ = ["FILLS", "MODELS", "SCENES", "Erased", "Lab", "View", "blend", "box_at", "class_mask",
-           "class_maps", "colorize", "erase", "erase_and_watch", "figure", "heat", "make_view",
-           "methods_for", "on_animal", "probabilities", "render", "render_erased", "render_grid",
-           "render_panels", "to_png", "true_boxes"]
+__all__ = [
+    "FILLS",
+    "MODELS",
+    "SCENES",
+    "Erased",
+    "Lab",
+    "View",
+    "blend",
+    "box_at",
+    "class_mask",
+    "class_maps",
+    "colorize",
+    "erase",
+    "erase_and_watch",
+    "figure",
+    "heat",
+    "make_view",
+    "methods_for",
+    "on_animal",
+    "probabilities",
+    "render",
+    "render_erased",
+    "render_grid",
+    "render_panels",
+    "to_png",
+    "true_boxes",
+]

@@ -31,22 +31,37 @@ class Brush:
         self.fill = W.Dropdown(options=compute.FILLS, description="fill with", **wide)
         self.clear_button = W.Button(description="clear", icon="eraser")
         self.info = W.HTML()
-        self.canvas = W.Image(format="png", layout=W.Layout(width=f"{size * lab.scale}px",
-                                                            height=f"{size * lab.scale}px"))
+        self.canvas = W.Image(
+            format="png",
+            layout=W.Layout(width=f"{size * lab.scale}px", height=f"{size * lab.scale}px"),
+        )
         self.picture = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
         for name in ("radius", "fill", "canvas", "picture", "info"):
             getattr(self, name).add_class(f"cam-brush-{name}")
         self.clear_button.add_class("cam-brush-clear")
         # presses and releases must all arrive; moves may be thinned out (one per 20 ms)
-        self.events = [Event(source=self.canvas, prevent_default_action=True,
-                             watched_events=["mousedown", "mouseup", "mouseleave"]),
-                       Event(source=self.canvas, watched_events=["mousemove"],
-                             throttle_or_debounce="throttle", wait=20)]
+        self.events = [
+            Event(
+                source=self.canvas,
+                prevent_default_action=True,
+                watched_events=["mousedown", "mouseup", "mouseleave"],
+            ),
+            Event(
+                source=self.canvas,
+                watched_events=["mousemove"],
+                throttle_or_debounce="throttle",
+                wait=20,
+            ),
+        ]
         for e in self.events:
             e.on_dom_event(self.handle)
-        self.widget = W.VBox([W.HBox([self.radius, self.fill, self.clear_button]), self.info,
-                              W.HBox([self.canvas, self.picture],
-                                     layout=W.Layout(align_items="flex-start"))])
+        self.widget = W.VBox(
+            [
+                W.HBox([self.radius, self.fill, self.clear_button]),
+                self.info,
+                W.HBox([self.canvas, self.picture], layout=W.Layout(align_items="flex-start")),
+            ]
+        )
         self.fill.observe(lambda _: self.stroke_done(), names="value")
         self.clear_button.on_click(lambda _: self.clear())
         self._key = None
@@ -75,8 +90,9 @@ class Brush:
         Points are image pixels (x, y); the same handler as real mouse events runs."""
         s = self.lab.scale
         for k, (x, y) in enumerate(points):
-            self.handle({"type": "mousedown" if k == 0 else "mousemove", "dataX": x * s,
-                         "dataY": y * s})
+            self.handle(
+                {"type": "mousedown" if k == 0 else "mousemove", "dataX": x * s, "dataY": y * s}
+            )
         self.handle({"type": "mouseup"})
 
     def clear(self):
@@ -97,8 +113,10 @@ class Brush:
     def occlusion(self) -> np.ndarray:
         """The occlusion map of the lab's image and class (cached by the lab's image key)."""
         lab = self.lab
-        return lab._maps.get(("occlusion", lab.model.value, lab.key, lab.cls.value),
-                             lambda: compute.occlusion(lab.net, lab.image, lab.cls.value))
+        return lab._maps.get(
+            ("occlusion", lab.model.value, lab.key, lab.cls.value),
+            lambda: compute.occlusion(lab.net, lab.image, lab.cls.value),
+        )
 
     def refresh(self):
         """Follow the lab: a new image, model, class or method starts from an empty mask."""
@@ -115,11 +133,22 @@ class Brush:
         lab, c = self.lab, self.lab.cls.value
         if not self.mask.any():
             self.result = None
-            self.info.value = ("Nothing painted yet: press the mouse button on the image on the "
-                               "left and drag to paint the region to erase.")
-            self.picture.value = draw.to_png(draw.render_brush(
-                lab.image, compute.heat(lab.maps()[c], self.mask.shape[0]), self.occlusion(),
-                lab.probs, lab.probs, c, lab.method.value, lab.scale))
+            self.info.value = (
+                "Nothing painted yet: press the mouse button on the image on the "
+                "left and drag to paint the region to erase."
+            )
+            self.picture.value = draw.to_png(
+                draw.render_brush(
+                    lab.image,
+                    compute.heat(lab.maps()[c], self.mask.shape[0]),
+                    self.occlusion(),
+                    lab.probs,
+                    lab.probs,
+                    c,
+                    lab.method.value,
+                    lab.scale,
+                )
+            )
             return
         edited = compute.erase(lab.image, self.mask, self.fill.value)
         after = compute.probabilities(lab.net, edited[None])[0].numpy()
@@ -128,9 +157,13 @@ class Brush:
         s = compute.heat(amap, self.mask.shape[0])
         before = lab.probs
         self.result = dict(edited=edited, before=before, after=after, heat=s)
-        self.picture.value = draw.to_png(draw.render_brush(
-            edited, s, self.occlusion(), before, after, c, lab.method.value, lab.scale))
+        self.picture.value = draw.to_png(
+            draw.render_brush(
+                edited, s, self.occlusion(), before, after, c, lab.method.value, lab.scale
+            )
+        )
         self.info.value = (
             f"Erased {self.mask.mean():.0%} of the image (filled with {self.fill.value}): "
             f"p({data.CLASSES[c]}) {before[c]:.2f} → {after[c]:.2f} "
-            f"({round(float(after[c] - before[c]), 2) + 0.0:+.2f}).")  # + 0.0: no "-0.00"
+            f"({round(float(after[c] - before[c]), 2) + 0.0:+.2f})."
+        )  # + 0.0: no "-0.00"

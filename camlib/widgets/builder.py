@@ -15,14 +15,23 @@ from .. import data
 
 FUR_NAMES = ("ginger", "brown", "grey", "cream", "white", "dark brown", "charcoal", "golden")
 CUE_NAMES = ("red", "green", "blue", "magenta")
-EARS = (("its own", "shown"), ("none", "hidden"),
-        *((f"{name} ears", k) for k, name in enumerate(data.CLASSES)))
+EARS = (
+    ("its own", "shown"),
+    ("none", "hidden"),
+    *((f"{name} ears", k) for k, name in enumerate(data.CLASSES)),
+)
 TEXTURES = ("stripes", "checks", "dots", "plain")
-START = (data.Pet(0, 32.0, 38.0, 13.0, 0), data.Pet(1, 48.0, 38.0, 9.5, 1),
-         data.Pet(3, 32.0, 50.0, 7.5, 3))
+START = (
+    data.Pet(0, 32.0, 38.0, 13.0, 0),
+    data.Pet(1, 48.0, 38.0, 9.5, 1),
+    data.Pet(3, 32.0, 50.0, 7.5, 3),
+)
 # (x, y, size) of each animal when the count changes: every class fits, whatever the ears
-LAYOUTS = {1: ((32, 38, 13.0),), 2: ((16, 38, 9.5), (48, 38, 9.5)),
-           3: ((14, 20, 7.5), (50, 20, 7.5), (32, 50, 7.5))}
+LAYOUTS = {
+    1: ((32, 38, 13.0),),
+    2: ((16, 38, 9.5), (48, 38, 9.5)),
+    3: ((14, 20, 7.5), (50, 20, 7.5), (32, 50, 7.5)),
+}
 
 
 class SceneBuilder:
@@ -34,43 +43,78 @@ class SceneBuilder:
         self.lab = lab
         wide = dict(style={"description_width": "initial"})
         small = dict(layout=W.Layout(width="150px"), style={"description_width": "initial"})
-        self.count = W.ToggleButtons(options=(1, 2, 3), value=1, description="animals",
-                                     style={"description_width": "initial",
-                                            "button_width": "40px"})
+        self.count = W.ToggleButtons(
+            options=(1, 2, 3),
+            value=1,
+            description="animals",
+            style={"description_width": "initial", "button_width": "40px"},
+        )
         self.rows = []
         for k, pet in enumerate(START):
             row = dict(
-                cls=W.Dropdown(options=[(n, c) for c, n in enumerate(data.CLASSES)], value=pet.cls,
-                               description=f"{k + 1}:", **small),
+                cls=W.Dropdown(
+                    options=[(n, c) for c, n in enumerate(data.CLASSES)],
+                    value=pet.cls,
+                    description=f"{k + 1}:",
+                    **small,
+                ),
                 x=W.IntSlider(int(pet.x), 0, 64, description="x", **wide),
                 y=W.IntSlider(int(pet.y), 0, 64, description="y", **wide),
-                size=W.FloatSlider(pet.size, min=6.0, max=16.0, step=0.5, description="size",
-                                   readout_format=".1f", **wide),
-                fur=W.Dropdown(options=[(n, c) for c, n in enumerate(FUR_NAMES)], value=pet.fur,
-                               description="fur", **small),
-                ears=W.Dropdown(options=EARS, value="shown", description="ears", **small))
+                size=W.FloatSlider(
+                    pet.size,
+                    min=6.0,
+                    max=16.0,
+                    step=0.5,
+                    description="size",
+                    readout_format=".1f",
+                    **wide,
+                ),
+                fur=W.Dropdown(
+                    options=[(n, c) for c, n in enumerate(FUR_NAMES)],
+                    value=pet.fur,
+                    description="fur",
+                    **small,
+                ),
+                ears=W.Dropdown(options=EARS, value="shown", description="ears", **small),
+            )
             for name, w in row.items():
                 w.add_class(f"cam-builder-{name}-{k + 1}")
             self.rows.append(row)
-        self.row_boxes = [W.HBox(list(r.values()), layout=W.Layout(flex_flow="row wrap"))
-                          for r in self.rows]
+        self.row_boxes = [
+            W.HBox(list(r.values()), layout=W.Layout(flex_flow="row wrap")) for r in self.rows
+        ]
         self.background = W.IntSlider(0, 0, 99, description="background", **wide)
         self.texture = W.Dropdown(options=TEXTURES, description="texture", **small)
-        self.cue = W.Dropdown(options=[("off", -1), *((n, c) for c, n in enumerate(CUE_NAMES))],
-                              description="cue square", **small)
+        self.cue = W.Dropdown(
+            options=[("off", -1), *((n, c) for c, n in enumerate(CUE_NAMES))],
+            description="cue square",
+            **small,
+        )
         self.random = W.Button(description="random scene", icon="random")
         self.message = W.HTML()
         for name in ("count", "background", "texture", "cue", "random", "message"):
             getattr(self, name).add_class(f"cam-builder-{name}")
-        self.widget = W.VBox([W.HBox([self.count, self.background, self.texture, self.cue,
-                                      self.random], layout=W.Layout(flex_flow="row wrap")),
-                              *self.row_boxes, self.message])
+        self.widget = W.VBox(
+            [
+                W.HBox(
+                    [self.count, self.background, self.texture, self.cue, self.random],
+                    layout=W.Layout(flex_flow="row wrap"),
+                ),
+                *self.row_boxes,
+                self.message,
+            ]
+        )
         self.widget.add_class("cam-builder")
         self._rng = np.random.default_rng(lab.seed)
         self._quiet = 0
         self._show_rows()
-        for w in (self.count, self.background, self.texture, self.cue,
-                  *(w for r in self.rows for w in r.values())):
+        for w in (
+            self.count,
+            self.background,
+            self.texture,
+            self.cue,
+            *(w for r in self.rows for w in r.values()),
+        ):
             w.observe(self._changed, names="value")
         self.random.on_click(lambda _: self.randomize())
 
@@ -93,11 +137,23 @@ class SceneBuilder:
 
     def scene(self) -> data.Scene:
         """The scene the controls describe."""
-        pets = tuple(data.Pet(r["cls"].value, float(r["x"].value), float(r["y"].value),
-                              float(r["size"].value), r["fur"].value, r["ears"].value)
-                     for r in self.rows[:self.count.value])
-        return data.Scene(pets, background=self.background.value, texture=self.texture.value,
-                          cue=None if self.cue.value < 0 else self.cue.value)
+        pets = tuple(
+            data.Pet(
+                r["cls"].value,
+                float(r["x"].value),
+                float(r["y"].value),
+                float(r["size"].value),
+                r["fur"].value,
+                r["ears"].value,
+            )
+            for r in self.rows[: self.count.value]
+        )
+        return data.Scene(
+            pets,
+            background=self.background.value,
+            texture=self.texture.value,
+            cue=None if self.cue.value < 0 else self.cue.value,
+        )
 
     def build(self) -> bool:
         """Compose the scene and show it in the lab; on a scene that cannot be drawn, say why."""

@@ -48,8 +48,14 @@ def shown_methods(model, current: str | None = None) -> list[str]:
 def cascade_tiles(rows, image) -> list:
     """One tile per method: its heat at this depth (pixel maps made visible) and its rho."""
     img = draw.plot.to_numpy_image(image)
-    return [draw.Tile(img, draw.sparse_visible(s) if table.get(m).output == "pixels" else s,
-                      (m, f"rho = {rho:.2f}")) for m, s, rho in rows]
+    return [
+        draw.Tile(
+            img,
+            draw.sparse_visible(s) if table.get(m).output == "pixels" else s,
+            (m, f"rho = {rho:.2f}"),
+        )
+        for m, s, rho in rows
+    ]
 
 
 class Cascade:
@@ -61,9 +67,14 @@ class Cascade:
         import ipywidgets as W
 
         self.lab, self.stale, self._nets = lab, True, {}
-        self.depth = W.IntSlider(0, 0, 1, description="layers re-initialized, top down",
-                                 style={"description_width": "initial"},
-                                 layout=W.Layout(width="520px"))
+        self.depth = W.IntSlider(
+            0,
+            0,
+            1,
+            description="layers re-initialized, top down",
+            style={"description_width": "initial"},
+            layout=W.Layout(width="520px"),
+        )
         self.info = W.HTML()
         self.picture = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
         for name in ("depth", "picture", "info"):
@@ -85,15 +96,23 @@ class Cascade:
             self.depth.max = len(nets) - 1
         d = min(self.depth.value, len(nets) - 1)
         lab = self.lab
-        self.rows = cascade_rows([n for _, n in nets[:d + 1]], lab.image, lab.cls.value,
-                                 lab.layer.value, shown_methods(lab.net, lab.method.value),
-                                 lab._maps)
+        self.rows = cascade_rows(
+            [n for _, n in nets[: d + 1]],
+            lab.image,
+            lab.cls.value,
+            lab.layer.value,
+            shown_methods(lab.net, lab.method.value),
+            lab._maps,
+        )
         c = data.CLASSES[lab.cls.value]
         tiles = cascade_tiles(self.rows, lab.image)
-        done = [name for name, _ in nets[1:d + 1]]
+        done = [name for name, _ in nets[1 : d + 1]]
         where = f"re-initialized: {', '.join(done)}" if done else "the trained model"
-        self.picture.value = draw.to_png(draw.render_grid(
-            tiles, heading=f"{self.lab.model.value}, '{c}': {where}"))
-        self.info.value = (f"Depth {d} of {len(nets) - 1}. rho is the Spearman rank correlation "
-                           f"of each map with the trained model's map: a method that explains "
-                           f"the model should lose it as the model is destroyed.")
+        self.picture.value = draw.to_png(
+            draw.render_grid(tiles, heading=f"{self.lab.model.value}, '{c}': {where}")
+        )
+        self.info.value = (
+            f"Depth {d} of {len(nets) - 1}. rho is the Spearman rank correlation "
+            f"of each map with the trained model's map: a method that explains "
+            f"the model should lose it as the model is destroyed."
+        )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import acol, data, metrics, methods, table
+from .. import acol, data, methods, metrics, table
 from .. import models as zoo
 from . import cascade as cascade_piece
 from . import compute, draw
@@ -39,9 +39,13 @@ class Experiment:
             w.add_class(f"cam-{name}-{key}")
             w.observe(lambda _: self.redraw(), names="value")
         self.picture.add_class(f"cam-{name}-picture")
-        self.widget = W.VBox([W.HBox(list(controls.values()),
-                                     layout=W.Layout(flex_flow="row wrap")),
-                              self.info, self.picture])
+        self.widget = W.VBox(
+            [
+                W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")),
+                self.info,
+                self.picture,
+            ]
+        )
         self.widget.add_class(f"cam-{name}")
         self.redraw()
 
@@ -59,8 +63,7 @@ class Experiment:
 def _slider(n: int, description: str = "image"):
     import ipywidgets as W
 
-    return W.IntSlider(0, 0, n - 1, description=description,
-                       style={"description_width": "initial"})
+    return W.IntSlider(0, 0, n - 1, description=description, style={"description_width": "initial"})
 
 
 def _dropdown(options, description: str, value=None):
@@ -68,15 +71,26 @@ def _dropdown(options, description: str, value=None):
 
     options = list(options)
     first = options[0][1] if isinstance(options[0], tuple) else options[0]
-    return W.Dropdown(options=options, value=first if value is None else value,
-                      description=description, style={"description_width": "initial"})
+    return W.Dropdown(
+        options=options,
+        value=first if value is None else value,
+        description=description,
+        style={"description_width": "initial"},
+    )
 
 
 def _float(value, lo, hi, step, description):
     import ipywidgets as W
 
-    return W.FloatSlider(value, min=lo, max=hi, step=step, description=description,
-                         readout_format=".2f", style={"description_width": "initial"})
+    return W.FloatSlider(
+        value,
+        min=lo,
+        max=hi,
+        step=step,
+        description=description,
+        readout_format=".2f",
+        style={"description_width": "initial"},
+    )
 
 
 def _image(ds, i):
@@ -85,8 +99,7 @@ def _image(ds, i):
 
 def _heat_of(model, image, method, cls, layer=None):
     """The heat of one method's map of class cls on one image (3, H, W)."""
-    return compute.heat(table.compute(method, model, image[None], layer, [cls])[0],
-                        image.shape[-1])
+    return compute.heat(table.compute(method, model, image[None], layer, [cls])[0], image.shape[-1])
 
 
 # ------------------------------------------------------------------------ 01 ----
@@ -104,11 +117,19 @@ def heads(models: dict, ds) -> Experiment:
             s = _heat_of(net, x, "Grad-CAM", c, net.cam_layer)
             _, energy = compute.on_animal(s, compute.class_mask(objs, c, x.shape[-1]))
             share = f"heat on it {energy:.2f}" if energy is not None else "not in the image"
-            tiles.append(draw.Tile(_image(ds, index), s,
-                                   (name, f"'{data.CLASSES[c]}' p={p[c]:.2f}", share),
-                                   objs[0].mask.numpy()))
-        return draw.render_grid(tiles, columns=len(tiles), heading="Grad-CAM of each head's "
-                                "prediction; the outline is the animal")
+            tiles.append(
+                draw.Tile(
+                    _image(ds, index),
+                    s,
+                    (name, f"'{data.CLASSES[c]}' p={p[c]:.2f}", share),
+                    objs[0].mask.numpy(),
+                )
+            )
+        return draw.render_grid(
+            tiles,
+            columns=len(tiles),
+            heading="Grad-CAM of each head's prediction; the outline is the animal",
+        )
 
     return Experiment({"index": _slider(len(ds))}, picture, name="heads")
 
@@ -124,9 +145,16 @@ def threshold_box(model, ds) -> Experiment:
         p = compute.probabilities(model, x[None])[0]
         c = int(p.argmax())
         amap = table.compute("CAM", model, x[None], None, [c])[0]
-        return draw.make_view(x, amap, method="CAM", class_name=data.CLASSES[c],
-                              probability=float(p[c]), alpha=0.6, threshold=threshold,
-                              boxes=compute.true_boxes(ds.objects(index), c))
+        return draw.make_view(
+            x,
+            amap,
+            method="CAM",
+            class_name=data.CLASSES[c],
+            probability=float(p[c]),
+            alpha=0.6,
+            threshold=threshold,
+            boxes=compute.true_boxes(ds.objects(index), c),
+        )
 
     def caption(index, threshold):
         v = view(index, threshold)
@@ -134,9 +162,12 @@ def threshold_box(model, ds) -> Experiment:
         hit = "" if v.iou is None else (" (a hit: IoU >= 0.5)" if v.iou >= 0.5 else " (a miss)")
         return f"threshold {threshold:.2f}: box {v.pred_box}, {iou}{hit}"
 
-    return Experiment({"index": _slider(len(ds)), "threshold": _float(0.2, 0, 1, 0.05,
-                                                                      "threshold")},
-                      lambda **v: draw.render(view(**v)), caption, name="threshold")
+    return Experiment(
+        {"index": _slider(len(ds)), "threshold": _float(0.2, 0, 1, 0.05, "threshold")},
+        lambda **v: draw.render(view(**v)),
+        caption,
+        name="threshold",
+    )
 
 
 # ------------------------------------------------------------------------ 03 / 10 ----
@@ -150,17 +181,26 @@ def layer_choice(model, ds, layers: dict, method: str = "Grad-CAM") -> Experimen
         p = compute.probabilities(model, x[None])[0]
         c = int(p.argmax()) if cls < 0 else cls
         amap = table.compute(method, model, x[None], layer, [c])[0]
-        return draw.make_view(x, amap, method=f"{method} at {layer}", alpha=0.6,
-                              class_name=data.CLASSES[c] if c < len(data.CLASSES) else str(c),
-                              probability=float(p[c]), boxes=compute.true_boxes(
-                                  ds.objects(index), c))
+        return draw.make_view(
+            x,
+            amap,
+            method=f"{method} at {layer}",
+            alpha=0.6,
+            class_name=data.CLASSES[c] if c < len(data.CLASSES) else str(c),
+            probability=float(p[c]),
+            boxes=compute.true_boxes(ds.objects(index), c),
+        )
 
     classes = [("predicted", -1), *((n, k) for k, n in enumerate(data.CLASSES))]
-    return Experiment({"index": _slider(len(ds)),
-                       "layer": _dropdown(list(layers.items()), "layer",
-                                          list(layers.values())[-1]),
-                       "cls": _dropdown(classes, "class")},
-                      lambda **v: draw.render(view(**v)), name="layer")
+    return Experiment(
+        {
+            "index": _slider(len(ds)),
+            "layer": _dropdown(list(layers.items()), "layer", list(layers.values())[-1]),
+            "cls": _dropdown(classes, "class"),
+        },
+        lambda **v: draw.render(view(**v)),
+        name="layer",
+    )
 
 
 # ------------------------------------------------------------------------ 04 ----
@@ -186,34 +226,55 @@ def alpha_map(model, ds, layer: str) -> Experiment:
             cache[index] = data_of(index)
         c, A, g, alpha = cache[index]
         k = min(k, A.shape[0] - 1)
-        panels = [(A[k], "A^k (activation)", False), (g[k], "g^k = dS/dA^k", True),
-                  (alpha[k], "alpha^k (Grad-CAM++)", False)]
+        panels = [
+            (A[k], "A^k (activation)", False),
+            (g[k], "g^k = dS/dA^k", True),
+            (alpha[k], "alpha^k (Grad-CAM++)", False),
+        ]
         size, gap, top = 192, 14, 30
         canvas = Image.new("RGB", (3 * (size + gap) + gap, size + top + 72), "white")
         pen = ImageDraw.Draw(canvas)
         for j, (m, title, signed) in enumerate(panels):
             m = m.numpy()
             lim = float(np.abs(m).max()) or 1.0
-            rgb = draw.colorize((m / lim + 1) / 2 if signed else m / lim,
-                                draw.plot.SIGNED_CMAP if signed else draw.plot.CMAP)
+            rgb = draw.colorize(
+                (m / lim + 1) / 2 if signed else m / lim,
+                draw.plot.SIGNED_CMAP if signed else draw.plot.CMAP,
+            )
             rgb = rgb.repeat(size // rgb.shape[0], 0).repeat(size // rgb.shape[1], 1)
             x0 = gap + j * (size + gap)
             canvas.paste(Image.fromarray(rgb), (x0, top))
             pen.text((x0 + size / 2, 15), title, fill="black", font=draw._font(15), anchor="mm")
-            pen.text((x0 + size / 2, top + size + 12), f"max |.| = {lim:.2g}", fill="black",
-                     font=draw._font(13), anchor="mm")
+            pen.text(
+                (x0 + size / 2, top + size + 12),
+                f"max |.| = {lim:.2g}",
+                fill="black",
+                font=draw._font(13),
+                anchor="mm",
+            )
         w_grad = float(g[k].mean())
         w_pp = float((alpha[k] * g[k].clamp_min(0)).sum())
-        for j, line in enumerate((f"channel {k}, class '{data.CLASSES[c]}': Grad-CAM weight "
-                                  f"mean(g) = {w_grad:.2g}",
-                                  f"Grad-CAM++ weight sum(alpha ReLU(g)) = {w_pp:.2g}")):
-            pen.text((canvas.width / 2, top + size + 34 + 20 * j), line, fill="black",
-                     font=draw._font(14), anchor="mm")
+        for j, line in enumerate(
+            (
+                f"channel {k}, class '{data.CLASSES[c]}': Grad-CAM weight mean(g) = {w_grad:.2g}",
+                f"Grad-CAM++ weight sum(alpha ReLU(g)) = {w_pp:.2g}",
+            )
+        ):
+            pen.text(
+                (canvas.width / 2, top + size + 34 + 20 * j),
+                line,
+                fill="black",
+                font=draw._font(14),
+                anchor="mm",
+            )
         return np.asarray(canvas)
 
     cache[0] = data_of(0)
-    return Experiment({"index": _slider(len(ds)), "k": _slider(len(cache[0][1]), "channel k")},
-                      picture, name="alpha")
+    return Experiment(
+        {"index": _slider(len(ds)), "k": _slider(len(cache[0][1]), "channel k")},
+        picture,
+        name="alpha",
+    )
 
 
 def camlib_layer_gradients(model, x, layer, c):
@@ -244,15 +305,20 @@ def cascade(model, ds, layer: str | None = None, seed: int = 0) -> Experiment:
     def picture(index, depth):
         x = ds.images[index]
         c = int(compute.probabilities(model, x[None])[0].argmax())
-        rows = cascade_piece.cascade_rows([n for _, n in nets[:depth + 1]], x, c, layer, shown,
-                                          Cache)
-        done = ", ".join(n for n, _ in nets[1:depth + 1]) or "nothing (the trained model)"
-        return draw.render_grid(cascade_piece.cascade_tiles(rows, x),
-                                heading=f"'{data.CLASSES[c]}', re-initialized: {done}")
+        rows = cascade_piece.cascade_rows(
+            [n for _, n in nets[: depth + 1]], x, c, layer, shown, Cache
+        )
+        done = ", ".join(n for n, _ in nets[1 : depth + 1]) or "nothing (the trained model)"
+        return draw.render_grid(
+            cascade_piece.cascade_tiles(rows, x),
+            heading=f"'{data.CLASSES[c]}', re-initialized: {done}",
+        )
 
-    return Experiment({"index": _slider(len(ds)),
-                       "depth": _slider(len(nets), "layers re-initialized")}, picture,
-                      name="cascade")
+    return Experiment(
+        {"index": _slider(len(ds)), "depth": _slider(len(nets), "layers re-initialized")},
+        picture,
+        name="cascade",
+    )
 
 
 # ------------------------------------------------------------------------ 06 ----
@@ -268,17 +334,27 @@ def counterfactual_pair(model, pairs, layer: str | None = None) -> Experiment:
         tiles = []
         for method in ("Grad-CAM", "counterfactual"):
             s = _heat_of(model, x, method, me.label, layer)
-            shares = ", ".join(f"{o.name} {s[o.mask.numpy()].sum() / max(s.sum(), 1e-12):.2f}"
-                               for o in objs)
-            tiles.append(draw.Tile(_image(pairs, index), s,
-                                   (f"{method} of '{me.name}'", f"heat on: {shares}"),
-                                   me.mask.numpy()))
-        return draw.render_grid(tiles, columns=2, scale=4,
-                                heading=f"the outline is the {me.name}")
+            shares = ", ".join(
+                f"{o.name} {s[o.mask.numpy()].sum() / max(s.sum(), 1e-12):.2f}" for o in objs
+            )
+            tiles.append(
+                draw.Tile(
+                    _image(pairs, index),
+                    s,
+                    (f"{method} of '{me.name}'", f"heat on: {shares}"),
+                    me.mask.numpy(),
+                )
+            )
+        return draw.render_grid(tiles, columns=2, scale=4, heading=f"the outline is the {me.name}")
 
-    return Experiment({"index": _slider(len(pairs)),
-                       "animal": _dropdown([("first", 0), ("second", 1)], "class of the")},
-                      picture, name="pair")
+    return Experiment(
+        {
+            "index": _slider(len(pairs)),
+            "animal": _dropdown([("first", 0), ("second", 1)], "class of the"),
+        },
+        picture,
+        name="pair",
+    )
 
 
 # ------------------------------------------------------------------------ 07 ----
@@ -297,23 +373,31 @@ def delta(ds) -> Experiment:
         out = acol.class_maps(nets[d], x[None], [objs[0].label])
         img, size = _image(ds, index), x.shape[-1]
         tiles = []
-        for key, title in (("a", "A's map"), ("erased", "erased for B (white)"),
-                           ("b", "B's map"), ("fused", "fused max(A, B)")):
+        for key, title in (
+            ("a", "A's map"),
+            ("erased", "erased for B (white)"),
+            ("b", "B's map"),
+            ("fused", "fused max(A, B)"),
+        ):
             s = compute.heat(out[key][0], size)
             if key == "erased":
                 s = methods.upsample(out[key][:1].float(), size)[0].numpy()
             tiles.append(draw.Tile(img, s, (title,), objs[0].mask.numpy()))
         mask = compute.class_mask(objs, objs[0].label, size)
         share = float((compute.heat(out["fused"][0], size) >= 0.5)[mask].mean())
-        tiles[-1] = draw.Tile(img, tiles[-1].heat, ("fused max(A, B)",
-                                                     f"animal covered at 0.5: {share:.2f}"),
-                              tiles[-1].outline)
-        return draw.render_grid(tiles, columns=4,
-                                heading=f"ACoL trained with delta = {d:g}, class "
-                                f"'{objs[0].name}'")
+        tiles[-1] = draw.Tile(
+            img,
+            tiles[-1].heat,
+            ("fused max(A, B)", f"animal covered at 0.5: {share:.2f}"),
+            tiles[-1].outline,
+        )
+        return draw.render_grid(
+            tiles, columns=4, heading=f"ACoL trained with delta = {d:g}, class '{objs[0].name}'"
+        )
 
-    return Experiment({"index": _slider(len(ds)), "d": _dropdown(shipped, "delta", 0.6)},
-                      picture, name="delta")
+    return Experiment(
+        {"index": _slider(len(ds)), "d": _dropdown(shipped, "delta", 0.6)}, picture, name="delta"
+    )
 
 
 # ------------------------------------------------------------------------ 08 ----
@@ -327,11 +411,20 @@ def metric_across_methods(model, ds, method_names=None) -> Experiment:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    names = list(method_names or [m for m in table.available(model)
-                                  if not table.get(m).gradient_free or m == "CAM"])
+    names = list(
+        method_names
+        or [m for m in table.available(model) if not table.get(m).gradient_free or m == "CAM"]
+    )
     labels = ds.labels
-    heats = {m: np.stack([compute.heat(a, ds.images.shape[-1]) for a in
-                          table.compute(m, model, ds.images, None, labels)]) for m in names}
+    heats = {
+        m: np.stack(
+            [
+                compute.heat(a, ds.images.shape[-1])
+                for a in table.compute(m, model, ds.images, None, labels)
+            ]
+        )
+        for m in names
+    }
     masks = ds.masks.numpy()
     boxes = [[o.box for o in ds.objects(i) if o.label == int(labels[i])] for i in range(len(ds))]
     scores = {

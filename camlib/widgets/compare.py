@@ -7,8 +7,6 @@ model and class, its pointing-game hit and its energy on the animal.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import acol, data, table
 from .. import models as zoo
 from . import compute, draw
@@ -22,8 +20,11 @@ def panels_for(lab, mode: str) -> list[tuple[str, str]]:
     if mode == "every method":
         return [(lab.model.value, m) for m in table.available(lab.net)]
     if mode == "every model":
-        return [(name, lab.method.value) for name in lab._models
-                if table.get(lab.method.value).supports(lab.network(name))]
+        return [
+            (name, lab.method.value)
+            for name in lab._models
+            if table.get(lab.method.value).supports(lab.network(name))
+        ]
     if mode == "ACoL across delta":
         shipped = set(zoo.available())
         return [(acol.sweep_name(d), "ACoL") for d in acol.SWEEP if acol.sweep_name(d) in shipped]
@@ -42,8 +43,15 @@ def compare_tiles(lab, mode: str, shared: bool = False) -> list[draw.Tile]:
     raw = []
     for model, method in panels_for(lab, mode):
         amap = lab.maps(method, model)[c]
-        raw.append((model, method, compute.heat(amap, size),
-                    compute.rectified(amap, size)[0].numpy(), lab.probs_of(model)[c]))
+        raw.append(
+            (
+                model,
+                method,
+                compute.heat(amap, size),
+                compute.rectified(amap, size)[0].numpy(),
+                lab.probs_of(model)[c],
+            )
+        )
     top = max((float(u.max()) for *_, u, _ in raw), default=0.0) or 1.0
     tiles, img = [], draw.plot.to_numpy_image(image)
     for model, method, s, u, p in raw:
@@ -51,10 +59,19 @@ def compare_tiles(lab, mode: str, shared: bool = False) -> list[draw.Tile]:
         if table.get(method).output == "pixels" and not shared:
             shown = draw.sparse_visible(shown)
         hit, energy = compute.on_animal(s, mask)
-        score = (f"hit {'yes' if hit else 'no'} · energy {energy:.2f}" if hit is not None
-                 else f"no {data.CLASSES[c]} in the image")
-        tiles.append(draw.Tile(img, shown, (method, f"{model} · '{data.CLASSES[c]}' p={p:.2f}",
-                                            score), mask if mask.any() else None))
+        score = (
+            f"hit {'yes' if hit else 'no'} · energy {energy:.2f}"
+            if hit is not None
+            else f"no {data.CLASSES[c]} in the image"
+        )
+        tiles.append(
+            draw.Tile(
+                img,
+                shown,
+                (method, f"{model} · '{data.CLASSES[c]}' p={p:.2f}", score),
+                mask if mask.any() else None,
+            )
+        )
     return tiles
 
 
@@ -67,12 +84,16 @@ class Compare:
         import ipywidgets as W
 
         self.lab, self.stale = lab, True
-        self.mode = W.ToggleButtons(options=MODES, description="compare",
-                                    style={"description_width": "initial",
-                                           "button_width": "140px"})
-        self.scale = W.ToggleButtons(options=SCALES, description="colour scale",
-                                     style={"description_width": "initial",
-                                            "button_width": "80px"})
+        self.mode = W.ToggleButtons(
+            options=MODES,
+            description="compare",
+            style={"description_width": "initial", "button_width": "140px"},
+        )
+        self.scale = W.ToggleButtons(
+            options=SCALES,
+            description="colour scale",
+            style={"description_width": "initial", "button_width": "80px"},
+        )
         self.info = W.HTML()
         self.picture = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
         for name in ("mode", "scale", "picture", "info"):
@@ -88,10 +109,15 @@ class Compare:
         tiles = compare_tiles(lab, self.mode.value, self.scale.value == "shared")
         c = data.CLASSES[lab.cls.value]
         self.tiles = tiles
-        self.picture.value = draw.to_png(draw.render_grid(
-            tiles, heading=f"{self.mode.value}, class '{c}', {self.scale.value} colour scale"))
+        self.picture.value = draw.to_png(
+            draw.render_grid(
+                tiles, heading=f"{self.mode.value}, class '{c}', {self.scale.value} colour scale"
+            )
+        )
         hits = [t.title[2] for t in tiles]
         n_hit = sum(h.startswith("hit yes") for h in hits)
-        self.info.value = (f"{len(tiles)} panels; the orange outline is the ground-truth '{c}'"
-                           + (f"; {n_hit} of {len(tiles)} maxima on it." if lab.objects and
-                              any(h.startswith("hit") for h in hits) else "."))
+        self.info.value = f"{len(tiles)} panels; the orange outline is the ground-truth '{c}'" + (
+            f"; {n_hit} of {len(tiles)} maxima on it."
+            if lab.objects and any(h.startswith("hit") for h in hits)
+            else "."
+        )

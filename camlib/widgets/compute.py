@@ -132,9 +132,10 @@ def neighbour_fill(image: torch.Tensor, mask) -> torch.Tensor:
             cols.append(var[q[unknown]])
             vals.append(np.full(unknown.sum(), -w))
             b[known] += w * img[:, q[known]].T
-    A = sparse.csc_matrix((np.concatenate([diag, *vals]), (np.concatenate(rows),
-                                                            np.concatenate(cols))),
-                          shape=(idx.size, idx.size))
+    A = sparse.csc_matrix(
+        (np.concatenate([diag, *vals]), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(idx.size, idx.size),
+    )
     solved = spsolve(A, b).reshape(idx.size, C)
     img[:, idx] = solved.T
     return torch.from_numpy(img).to(image.dtype).reshape(C, H, W)
@@ -176,24 +177,26 @@ def disc(size: int, x: float, y: float, radius: float) -> np.ndarray:
 
 
 @torch.no_grad()
-def occlusion(model, image: torch.Tensor, cls: int, window: int = 16, stride: int = 8,
-              batch: int = 256) -> np.ndarray:
+def occlusion(
+    model, image: torch.Tensor, cls: int, window: int = 16, stride: int = 8, batch: int = 256
+) -> np.ndarray:
     """Sliding-window occlusion (Zeiler & Fergus, ECCV 2014): p(cls) drop when a grey window
     (the image's mean colour) covers each position, averaged over the windows covering a pixel.
     Returns (H, W) float, positive where covering the pixel lowers p(cls)."""
     _, H, W = image.shape
     base = float(probabilities(model, image[None])[0, cls])
     mean = image.mean(dim=(1, 2), keepdim=True)
-    corners = [(y, x) for y in range(0, H - window + 1, stride)
-               for x in range(0, W - window + 1, stride)]
+    corners = [
+        (y, x) for y in range(0, H - window + 1, stride) for x in range(0, W - window + 1, stride)
+    ]
     edited = image.repeat(len(corners), 1, 1, 1)
     for k, (y, x) in enumerate(corners):
-        edited[k, :, y:y + window, x:x + window] = mean
+        edited[k, :, y : y + window, x : x + window] = mean
     p = torch.cat([probabilities(model, chunk)[:, cls] for chunk in edited.split(batch)])
     total, count = np.zeros((H, W)), np.zeros((H, W))
     for (y, x), pk in zip(corners, p.tolist()):
-        total[y:y + window, x:x + window] += base - pk
-        count[y:y + window, x:x + window] += 1
+        total[y : y + window, x : x + window] += base - pk
+        count[y : y + window, x : x + window] += 1
     return total / np.maximum(count, 1)
 
 
@@ -241,5 +244,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
 def removal_curves(model, image: torch.Tensor, s: np.ndarray, cls: int, steps: int = 16):
     """Deletion and insertion curves of one map (Petsiuk et al.): the metrics of chapter 08."""
     x, m = image[None], torch.as_tensor(s)[None]
-    return (metrics.deletion_auc(model, x, m, [cls], steps=steps),
-            metrics.insertion_auc(model, x, m, [cls], steps=steps))
+    return (
+        metrics.deletion_auc(model, x, m, [cls], steps=steps),
+        metrics.insertion_auc(model, x, m, [cls], steps=steps),
+    )

@@ -24,35 +24,48 @@ from scipy import ndimage
 from .. import data, metrics, plot, table
 from .compute import box_at, heat
 
+
 @dataclass(frozen=True)
 class View:
     """Everything one picture shows; make_view fills it, render and figure draw it."""
 
-    image: np.ndarray          # (H, W, 3) float in [0, 1]
-    amap: np.ndarray           # (h, w) raw map
-    heat: np.ndarray           # (H, W) in [0, 1]
+    image: np.ndarray  # (H, W, 3) float in [0, 1]
+    amap: np.ndarray  # (h, w) raw map
+    heat: np.ndarray  # (H, W) in [0, 1]
     method: str
     class_name: str
-    probability: float         # of class_name
+    probability: float  # of class_name
     alpha: float
     threshold: float
     pred_box: tuple | None
     true_boxes: tuple
-    iou: float | None          # best IoU of pred_box with a true box (None: class not in scene)
-    signed: bool               # draw amap with a diverging colour map (CAM)
+    iou: float | None  # best IoU of pred_box with a true box (None: class not in scene)
+    signed: bool  # draw amap with a diverging colour map (CAM)
 
 
-def make_view(image, amap, *, method, class_name, probability, alpha=0.5, threshold=0.2,
-              boxes=()) -> View:
+def make_view(
+    image, amap, *, method, class_name, probability, alpha=0.5, threshold=0.2, boxes=()
+) -> View:
     """Compute heat, predicted box and IoU for one (image, map) pair."""
     img = plot.to_numpy_image(image)
     amap = np.asarray(torch.as_tensor(amap, dtype=torch.float32))
     s = heat(amap, img.shape[0])
     pred = box_at(s, threshold)
     best = max((metrics.iou(pred, b) for b in boxes), default=None)
-    return View(img, amap, s, method, class_name, float(probability), float(alpha),
-                float(threshold), pred, tuple(boxes), best,
-                getattr(table.METHODS.get(method), "signed", False))
+    return View(
+        img,
+        amap,
+        s,
+        method,
+        class_name,
+        float(probability),
+        float(alpha),
+        float(threshold),
+        pred,
+        tuple(boxes),
+        best,
+        getattr(table.METHODS.get(method), "signed", False),
+    )
 
 
 @lru_cache(maxsize=4)
@@ -121,7 +134,7 @@ def _font(size: int):
 
 
 def _hex(colour: str) -> tuple:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def _rect(draw, box, scale, colour, dashed=False, width=3):
@@ -132,12 +145,17 @@ def _rect(draw, box, scale, colour, dashed=False, width=3):
         draw.rectangle((x0, y0, x1, y1), outline=colour, width=width)
         return
     dash = 3 * width
-    for a, b, horizontal, at in ((x0, x1, True, y0), (x0, x1, True, y1 - width + 1),
-                                 (y0, y1, False, x0), (y0, y1, False, x1 - width + 1)):
+    for a, b, horizontal, at in (
+        (x0, x1, True, y0),
+        (x0, x1, True, y1 - width + 1),
+        (y0, y1, False, x0),
+        (y0, y1, False, x1 - width + 1),
+    ):
         for start in range(int(a), int(b) + 1, 2 * dash):
             end = min(start + dash, int(b))
-            seg = ((start, at, end, at + width - 1) if horizontal
-                   else (at, start, at + width - 1, end))
+            seg = (
+                (start, at, end, at + width - 1) if horizontal else (at, start, at + width - 1, end)
+            )
             draw.rectangle(seg, fill=colour)
 
 
@@ -156,8 +174,12 @@ def render(view: View, scale: int = 4) -> np.ndarray:
         canvas.paste(Image.fromarray(panel), (x, top))
     c = view.class_name
     iou = f"IoU {view.iou:.2f}" if view.iou is not None else f"no {c} in this image"
-    titles = [f"image: p({c}) = {view.probability:.2f}", f"{view.method}: '{c}'",
-              f"overlay, opacity {view.alpha:.2f}", f"boxes: {iou}"]
+    titles = [
+        f"image: p({c}) = {view.probability:.2f}",
+        f"{view.method}: '{c}'",
+        f"overlay, opacity {view.alpha:.2f}",
+        f"boxes: {iou}",
+    ]
     for title, x in zip(titles, xs):
         draw.text((x + P / 2, top / 2), title, fill="black", font=_font(17), anchor="mm")
     # colour bar beside the map
@@ -166,14 +188,21 @@ def render(view: View, scale: int = 4) -> np.ndarray:
     cmap = plot.SIGNED_CMAP if view.signed else plot.CMAP
     canvas.paste(Image.fromarray(colorize(ramp, cmap)), (x, top))
     lim = float(np.abs(view.amap).max()) if view.signed else float(view.amap.max())
-    for label, y, anchor in ((f"{lim:.2g}", top, "lt"),
-                             (f"{-lim:.2g}" if view.signed else "0", top + P, "lb")):
+    for label, y, anchor in (
+        (f"{lim:.2g}", top, "lt"),
+        (f"{-lim:.2g}" if view.signed else "0", top + P, "lb"),
+    ):
         draw.text((x + 18, y), label, fill="black", font=_font(13), anchor=anchor)
     # legend under the boxes panel
     y, x = top + P + 18, xs[2]
     draw.line((x, y, x + 28, y), fill=pred, width=3)
-    draw.text((x + 34, y), f"box from the map (threshold {view.threshold:.2f})", fill="black",
-              font=_font(14), anchor="lm")
+    draw.text(
+        (x + 34, y),
+        f"box from the map (threshold {view.threshold:.2f})",
+        fill="black",
+        font=_font(14),
+        anchor="lm",
+    )
     x = xs[3] + 40
     for k in range(0, 28, 10):
         draw.line((x + k, y, x + k + 5, y), fill=true, width=3)
@@ -197,8 +226,9 @@ def figure(view: View, axes=None, size: float = 3.2):
     c = view.class_name
     plot.show_image(axes[0], view.image, f"image: p({c}) = {view.probability:.2f}")
     plot.show_map(axes[1], view.amap, f"{view.method}: '{c}'", signed=view.signed)
-    plot.show_image(axes[2], blend(view.image, view.heat, view.alpha),
-                    f"overlay, opacity {view.alpha:.2f}")
+    plot.show_image(
+        axes[2], blend(view.image, view.heat, view.alpha), f"overlay, opacity {view.alpha:.2f}"
+    )
     iou = f"IoU {view.iou:.2f}" if view.iou is not None else f"no {c} here"
     plot.show_image(axes[3], view.image, f"boxes: {iou}")
     for k, b in enumerate(view.true_boxes):
@@ -206,7 +236,6 @@ def figure(view: View, axes=None, size: float = 3.2):
     plot.draw_box(axes[3], view.pred_box, "pred", f"from the map, τ = {view.threshold:.2f}")
     axes[3].legend(loc="upper center", bbox_to_anchor=(0.5, -0.04), frameon=False, fontsize=12)
     return axes[0].figure
-
 
 
 def render_erased(image, edited, mask, before, after, cls: int, scale: int = 4) -> np.ndarray:
@@ -220,8 +249,9 @@ def render_erased(image, edited, mask, before, after, cls: int, scale: int = 4) 
     outline = big & ~ndimage.binary_erosion(big, iterations=3, border_value=1)
     shown = _u8(plot.to_numpy_image(image), scale)
     shown[outline] = _hex(plot.COLORS["pred"])
-    for k, (pic, title) in enumerate(((shown, "region to erase"),
-                                      (_u8(plot.to_numpy_image(edited), scale), "after erasing"))):
+    for k, (pic, title) in enumerate(
+        ((shown, "region to erase"), (_u8(plot.to_numpy_image(edited), scale), "after erasing"))
+    ):
         x = 8 + k * (P + 16)
         canvas.paste(Image.fromarray(pic), (x, top))
         draw.text((x + P / 2, top / 2), title, fill="black", font=_font(17), anchor="mm")
@@ -254,8 +284,9 @@ def _outline(mask: np.ndarray, scale: int, width: int = 2) -> np.ndarray:
     return big & ~ndimage.binary_erosion(big, iterations=width, border_value=1)
 
 
-def render_grid(tiles, columns: int = 5, scale: int = 3, alpha: float = 0.7,
-                heading: str = "") -> np.ndarray:
+def render_grid(
+    tiles, columns: int = 5, scale: int = 3, alpha: float = 0.7, heading: str = ""
+) -> np.ndarray:
     """The compare view: one titled overlay per tile, `columns` to a row, a heading on top."""
     from PIL import Image, ImageDraw
 
@@ -273,16 +304,14 @@ def render_grid(tiles, columns: int = 5, scale: int = 3, alpha: float = 0.7,
             tile[_outline(t.outline, scale)] = _hex(plot.COLORS["true"])
         canvas.paste(Image.fromarray(tile), (x, y + top))
         for j, line in enumerate(t.title):
-            draw.text((x + P / 2, y + 4 + 20 * j), line, fill="black", font=_font(15),
-                      anchor="ma")
+            draw.text((x + P / 2, y + 4 + 20 * j), line, fill="black", font=_font(15), anchor="ma")
     return np.asarray(canvas)
 
 
 # ------------------------------------------------------------------ the curves ----
 
 
-def render_curves(fractions, deletion, insertion, aucs, title: str,
-                  size=(720, 300)) -> np.ndarray:
+def render_curves(fractions, deletion, insertion, aucs, title: str, size=(720, 300)) -> np.ndarray:
     """Deletion and insertion curves, p(class) against the share of pixels changed, two panels
     with their AUCs in the titles (lower deletion and higher insertion are better)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -291,14 +320,19 @@ def render_curves(fractions, deletion, insertion, aucs, title: str,
     fig = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100, layout="constrained")
     canvas = FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, name, curve, auc, colour in zip(axes, ("deletion", "insertion"),
-                                             (deletion, insertion), aucs,
-                                             (plot.COLORS["pred"], plot.COLORS["true"])):
+    for ax, name, curve, auc, colour in zip(
+        axes,
+        ("deletion", "insertion"),
+        (deletion, insertion),
+        aucs,
+        (plot.COLORS["pred"], plot.COLORS["true"]),
+    ):
         ax.plot(fractions, curve, color=colour, lw=2.5)
         ax.fill_between(fractions, curve, color=colour, alpha=0.25)
         ax.set_title(f"{name}: AUC {auc:.2f}", fontsize=13)
-        ax.set_xlabel("share of pixels " + ("removed" if name == "deletion" else "restored"),
-                      fontsize=12)
+        ax.set_xlabel(
+            "share of pixels " + ("removed" if name == "deletion" else "restored"), fontsize=12
+        )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
@@ -311,8 +345,9 @@ def render_curves(fractions, deletion, insertion, aucs, title: str,
 # ------------------------------------------------------------------- the brush ----
 
 
-def render_brush(edited, s_after, occ, before, after, cls: int, method: str,
-                 scale: int = 4) -> np.ndarray:
+def render_brush(
+    edited, s_after, occ, before, after, cls: int, method: str, scale: int = 4
+) -> np.ndarray:
     """The brush's result: the edited image with its new map | the occlusion map of the
     original (the reference method) | class probabilities before and after the edit."""
     from PIL import Image, ImageDraw
@@ -331,8 +366,13 @@ def render_brush(edited, s_after, occ, before, after, cls: int, method: str,
         x = 8 + k * (P + gap)
         canvas.paste(Image.fromarray(pic), (x, top))
         draw.text((x + P / 2, top / 2), title, fill="black", font=_font(15), anchor="mm")
-    draw.text((8 + (P + gap) + P / 2, top + P + 14), f"red: covering it lowers p, up to {lim:.2f}",
-              fill="black", font=_font(13), anchor="mm")
+    draw.text(
+        (8 + (P + gap) + P / 2, top + P + 14),
+        f"red: covering it lowers p, up to {lim:.2f}",
+        fill="black",
+        font=_font(13),
+        anchor="mm",
+    )
     _bars(draw, 2 * (P + gap) + 90, top, P, before, after, cls)
     return np.asarray(canvas)
 
@@ -348,10 +388,20 @@ def _bars(draw, x0, top, P, before, after, cls, width=230):
     row = P // len(before)
     for c, name in enumerate(data.CLASSES):
         y = top + c * row + 10
-        draw.text((x0 - 8, y + 14), name + (" *" if c == cls else ""), fill="black",
-                  font=_font(16), anchor="rm")
+        draw.text(
+            (x0 - 8, y + 14),
+            name + (" *" if c == cls else ""),
+            fill="black",
+            font=_font(16),
+            anchor="rm",
+        )
         for j, (p, colour) in enumerate(((before[c], grey), (after[c], plot.COLORS["pred"]))):
             yy = y + j * 16
             draw.rectangle((x0, yy, x0 + max(1, round(p * width)), yy + 12), fill=colour)
-            draw.text((x0 + round(p * width) + 6, yy + 6), f"{p:.2f}", fill="black",
-                      font=_font(13), anchor="lm")
+            draw.text(
+                (x0 + round(p * width) + 6, yy + 6),
+                f"{p:.2f}",
+                fill="black",
+                font=_font(13),
+                anchor="lm",
+            )

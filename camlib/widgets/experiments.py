@@ -50,23 +50,36 @@ def ear_swap(model, n: int = 100, seed: int = 0) -> dict:
     pred = compute.probabilities(model, x).argmax(1).numpy()
     body = np.array([s.pets[0].cls for s in scenes])
     ears = np.array([s.pets[0].ears for s in scenes])
-    hidden = [dataclasses.replace(s, pets=(dataclasses.replace(s.pets[0], ears="hidden"),))
-              for s in scenes]
+    hidden = [
+        dataclasses.replace(s, pets=(dataclasses.replace(s.pets[0], ears="hidden"),))
+        for s in scenes
+    ]
     p_hidden = compute.probabilities(model, _batch(hidden)[0])
-    return {"n": n, "follows the ears": int((pred == ears).sum()),
-            "follows the animal's class": int((pred == body).sum()),
-            "neither": int(((pred != ears) & (pred != body)).sum()), "pred": pred,
-            "ears": ears, "body": body,
-            "hidden: predicted": np.bincount(p_hidden.argmax(1).numpy(), minlength=4),
-            "hidden: mean top p": float(p_hidden.max(1).values.mean())}
+    return {
+        "n": n,
+        "follows the ears": int((pred == ears).sum()),
+        "follows the animal's class": int((pred == body).sum()),
+        "neither": int(((pred != ears) & (pred != body)).sum()),
+        "pred": pred,
+        "ears": ears,
+        "body": body,
+        "hidden: predicted": np.bincount(p_hidden.argmax(1).numpy(), minlength=4),
+        "hidden: mean top p": float(p_hidden.max(1).values.mean()),
+    }
 
 
 def _centroid_x(s: np.ndarray) -> float:
     return float((s.sum(0) * (np.arange(s.shape[1]) + 0.5)).sum() / max(s.sum(), 1e-12))
 
 
-def shift(model, method: str = "Grad-CAM", n: int = 100, dx: int = 4, seed: int = 0,
-          layer: str | None = None) -> dict:
+def shift(
+    model,
+    method: str = "Grad-CAM",
+    n: int = 100,
+    dx: int = 4,
+    seed: int = 0,
+    layer: str | None = None,
+) -> dict:
     """Move each animal dx px sideways (left when right does not fit; same background seed)
     and measure how far the centroid and the peak of the map of the predicted class move.
 
@@ -100,8 +113,13 @@ def shift(model, method: str = "Grad-CAM", n: int = 100, dx: int = 4, seed: int 
         p0 = np.unravel_index(np.argmax(s0), s0.shape)[1]
         p1 = np.unravel_index(np.argmax(s1), s1.shape)[1]
         moved_peak.append(sign * (p1 - p0))
-    return {"n": len(pairs), "dx": dx, "centroid": np.array(moved_centroid),
-            "peak": np.array(moved_peak), "prediction changed": int((c0 != c1).sum())}
+    return {
+        "n": len(pairs),
+        "dx": dx,
+        "centroid": np.array(moved_centroid),
+        "peak": np.array(moved_peak),
+        "prediction changed": int((c0 != c1).sum()),
+    }
 
 
 def cue_conflict(model, n: int = 100, seed: int = 0, method: str = "Grad-CAM") -> dict:
@@ -118,14 +136,22 @@ def cue_conflict(model, n: int = 100, seed: int = 0, method: str = "Grad-CAM") -
     pred = compute.probabilities(model, x).argmax(1)
     maps = table.compute(method, model, x, None, pred)
     square = torch.stack([o.cue_mask for o in out]).numpy()
-    energy = np.array([float((h * m).sum() / max(h.sum(), 1e-12)) for h, m in
-                       zip((compute.heat(a, x.shape[-1]) for a in maps), square)])
+    energy = np.array(
+        [
+            float((h * m).sum() / max(h.sum(), 1e-12))
+            for h, m in zip((compute.heat(a, x.shape[-1]) for a in maps), square)
+        ]
+    )
     pred_plain = compute.probabilities(model, _batch(without)[0]).argmax(1).numpy()
     pred = pred.numpy()
-    return {"n": n, "follows the animal": int((pred == animal).sum()),
-            "follows the square": int((pred == cue).sum()),
-            "correct without the square": int((pred_plain == animal).sum()),
-            "energy in the square": energy, "square share of the image": float(square[0].mean())}
+    return {
+        "n": n,
+        "follows the animal": int((pred == animal).sum()),
+        "follows the square": int((pred == cue).sum()),
+        "correct without the square": int((pred_plain == animal).sum()),
+        "energy in the square": energy,
+        "square share of the image": float(square[0].mean()),
+    }
 
 
 def erase_ears(model, n: int = 100, seed: int = 0, fill: str = "mean colour") -> dict:
@@ -139,15 +165,22 @@ def erase_ears(model, n: int = 100, seed: int = 0, fill: str = "mean colour") ->
         a = o.objects[0]
         part = ndimage.binary_dilation(a.part.numpy(), iterations=1)
         far = ndimage.distance_transform_edt(~a.mask.numpy())
-        order = np.argsort(-far.ravel(), kind="stable")[:part.sum()]
+        order = np.argsort(-far.ravel(), kind="stable")[: part.sum()]
         bg = np.zeros(size * size, bool)
         bg[order] = True
         ears.append(part)
         control.append(bg.reshape(size, size))
     rows = torch.arange(n)
     p = compute.probabilities(model, x)[rows, label].numpy()
-    edited = [torch.stack([compute.erase(img, m, fill) for img, m in zip(x, masks)])
-              for masks in (ears, control)]
+    edited = [
+        torch.stack([compute.erase(img, m, fill) for img, m in zip(x, masks)])
+        for masks in (ears, control)
+    ]
     after = [compute.probabilities(model, e)[rows, label].numpy() for e in edited]
-    return {"n": n, "p before": p, "p ears erased": after[0], "p background erased": after[1],
-            "share of the image": float(np.mean([m.mean() for m in ears]))}
+    return {
+        "n": n,
+        "p before": p,
+        "p ears erased": after[0],
+        "p background erased": after[1],
+        "share of the image": float(np.mean([m.mean() for m in ears])),
+    }

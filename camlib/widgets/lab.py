@@ -54,8 +54,15 @@ class Lab:
     (None: the shipped one); models load on first use. Every observer reads the controls and
     this object's cache, nothing else, so cells run later cannot change what a control draws."""
 
-    def __init__(self, models=MODELS, scenes=SCENES, n_images: int = 24, seed: int = 0,
-                 scale: int = 4, cache_size: int = 512):
+    def __init__(
+        self,
+        models=MODELS,
+        scenes=SCENES,
+        n_images: int = 24,
+        seed: int = 0,
+        scale: int = 4,
+        cache_size: int = 512,
+    ):
         import ipywidgets as W
 
         if isinstance(models, dict):
@@ -64,8 +71,10 @@ class Lab:
             shipped = set(zoo.available())
             names = [m for m in models if m in shipped]
             if not names:
-                raise ValueError(f"none of the models {list(models)} is shipped; train them with "
-                                 f"`python -m camlib.train` (make models)")
+                raise ValueError(
+                    f"none of the models {list(models)} is shipped; train them with "
+                    f"`python -m camlib.train` (make models)"
+                )
             self._models = dict.fromkeys(names)
         self.n_images, self.scale, self.seed = int(n_images), int(scale), int(seed)
         self._data, self._maps, self._probs = {}, LRU(cache_size), LRU(cache_size)
@@ -73,35 +82,67 @@ class Lab:
         self._quiet = 0
         self.view = None
         wide = dict(style={"description_width": "initial"})
-        self.source = W.ToggleButtons(options=SOURCES, description="image from",
-                                      style={"description_width": "initial",
-                                             "button_width": "120px"})
-        self.scene = W.ToggleButtons(options=list(scenes), description="scene",
-                                     style={"description_width": "initial", "button_width": "72px"})
+        self.source = W.ToggleButtons(
+            options=SOURCES,
+            description="image from",
+            style={"description_width": "initial", "button_width": "120px"},
+        )
+        self.scene = W.ToggleButtons(
+            options=list(scenes),
+            description="scene",
+            style={"description_width": "initial", "button_width": "72px"},
+        )
         self.index = W.IntSlider(0, 0, self.n_images - 1, description="image", **wide)
         self.random = W.Button(description="random image", icon="random")
-        self.model = W.Dropdown(options=list(self._models), value=next(iter(self._models)),
-                                description="model", layout=W.Layout(width="190px"), **wide)
+        self.model = W.Dropdown(
+            options=list(self._models),
+            value=next(iter(self._models)),
+            description="model",
+            layout=W.Layout(width="190px"),
+            **wide,
+        )
         self.method = W.Dropdown(description="method", layout=W.Layout(width="250px"), **wide)
         self.cls = W.Dropdown(description="class", layout=W.Layout(width="300px"), **wide)
         self.layer = W.Dropdown(description="layer", layout=W.Layout(width="250px"), **wide)
-        self.threshold = W.FloatSlider(0.2, min=0, max=1, step=0.05, description="box threshold",
-                                       readout_format=".2f", **wide)
-        self.opacity = W.FloatSlider(0.6, min=0, max=1, step=0.05, description="overlay opacity",
-                                     readout_format=".2f", **wide)
+        self.threshold = W.FloatSlider(
+            0.2, min=0, max=1, step=0.05, description="box threshold", readout_format=".2f", **wide
+        )
+        self.opacity = W.FloatSlider(
+            0.6,
+            min=0,
+            max=1,
+            step=0.05,
+            description="overlay opacity",
+            readout_format=".2f",
+            **wide,
+        )
         self.info = W.HTML()
         self.picture = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
-        for name in ("source", "scene", "index", "random", "model", "method", "cls", "layer",
-                     "threshold", "opacity", "picture", "info"):
+        for name in (
+            "source",
+            "scene",
+            "index",
+            "random",
+            "model",
+            "method",
+            "cls",
+            "layer",
+            "threshold",
+            "opacity",
+            "picture",
+            "info",
+        ):
             getattr(self, name).add_class(f"cam-lab-{name}")
+
         def row():  # each box its own Layout: hiding one box must not hide the others
             return W.Layout(flex_flow="row wrap", align_items="center")
 
         self.size = self._dataset().size  # image side in pixels, as every source draws it
         self.testset = W.HBox([self.scene, self.index, self.random], layout=row())
         self.builder = SceneBuilder(self)
-        self.explorer = W.VBox([W.HBox([self.threshold, self.opacity], layout=row()), self.info,
-                                self.picture])
+        self.explorer = W.VBox(
+            [W.HBox([self.threshold, self.opacity], layout=row()), self.info, self.picture]
+        )
         self.explorer.add_class("cam-lab-explorer")
         self.compare, self.brush = Compare(self), Brush(self)
         self.cascade, self.curves = Cascade(self), Curves(self)
@@ -109,21 +150,32 @@ class Lab:
         self.tabs = W.Tab([self.explorer, *(p.widget for p in self.pieces)])
         self.tabs.titles = ("explore", *(p.title for p in self.pieces))
         self.tabs.add_class("cam-lab-tabs")
-        self.ui = W.VBox([self.source, self.testset, self.builder.widget,
-                          W.HBox([self.model, self.method, self.cls, self.layer], layout=row()),
-                          self.tabs])
+        self.ui = W.VBox(
+            [
+                self.source,
+                self.testset,
+                self.builder.widget,
+                W.HBox([self.model, self.method, self.cls, self.layer], layout=row()),
+                self.tabs,
+            ]
+        )
         self.ui.add_class("cam-lab")
         self.builder.widget.layout.display = "none"
         self._model_options()
         self._load_test_image()
-        for w, handler in ((self.source, self._new_source), (self.scene, self._load_test_image),
-                           (self.index, self._load_test_image), (self.model, self._new_model),
-                           (self.method, self._new_method), (self.layer, self.redraw),
-                           (self.cls, self.redraw), (self.threshold, self._redraw_explorer),
-                           (self.opacity, self._redraw_explorer),
-                           (self.tabs, self._refresh_open_tab)):
-            w.observe(self._handler(handler), names="selected_index" if w is self.tabs
-                      else "value")
+        for w, handler in (
+            (self.source, self._new_source),
+            (self.scene, self._load_test_image),
+            (self.index, self._load_test_image),
+            (self.model, self._new_model),
+            (self.method, self._new_method),
+            (self.layer, self.redraw),
+            (self.cls, self.redraw),
+            (self.threshold, self._redraw_explorer),
+            (self.opacity, self._redraw_explorer),
+            (self.tabs, self._refresh_open_tab),
+        ):
+            w.observe(self._handler(handler), names="selected_index" if w is self.tabs else "value")
         self.random.on_click(lambda _: self.pick_random())
 
     # -- state -------------------------------------------------------------
@@ -132,6 +184,7 @@ class Lab:
         def on_change(change):
             if not self._quiet:
                 handler()
+
         return on_change
 
     def network(self, name: str):
@@ -158,8 +211,10 @@ class Lab:
 
     def probs_of(self, name: str) -> np.ndarray:
         """Class probabilities of the current image under model `name` (cached)."""
-        return self._probs.get((name, self.key), lambda: compute.probabilities(
-            self.network(name), self.image[None])[0].numpy())
+        return self._probs.get(
+            (name, self.key),
+            lambda: compute.probabilities(self.network(name), self.image[None])[0].numpy(),
+        )
 
     @property
     def probs(self) -> np.ndarray:
@@ -171,8 +226,10 @@ class Lab:
         method, model = method or self.method.value, model or self.model.value
         net = self.network(model)
         layer = table.get(method).layer_for(net, self.layer.value)
-        return self._maps.get((model, self.key, method, layer), lambda: compute.class_maps(
-            net, self.image, method, layer).numpy())
+        return self._maps.get(
+            (model, self.key, method, layer),
+            lambda: compute.class_maps(net, self.image, method, layer).numpy(),
+        )
 
     @property
     def stats(self) -> dict:
@@ -189,8 +246,10 @@ class Lab:
         try:
             p = self.probs
             pred = int(p.argmax())
-            self.cls.options = [(f"{name} · p = {p[k]:.2f}" + (" (predicted)" if k == pred else ""),
-                                 k) for k, name in enumerate(data.CLASSES)]
+            self.cls.options = [
+                (f"{name} · p = {p[k]:.2f}" + (" (predicted)" if k == pred else ""), k)
+                for k, name in enumerate(data.CLASSES)
+            ]
             self.cls.value = pred
         finally:
             self._quiet -= 1
@@ -261,10 +320,16 @@ class Lab:
     def current_view(self) -> draw.View:
         """The View of the current controls (no drawing)."""
         c = self.cls.value
-        return draw.make_view(self.image, self.maps()[c], method=self.method.value,
-                              class_name=data.CLASSES[c], probability=float(self.probs[c]),
-                              alpha=self.opacity.value, threshold=self.threshold.value,
-                              boxes=compute.true_boxes(self.objects, c))
+        return draw.make_view(
+            self.image,
+            self.maps()[c],
+            method=self.method.value,
+            class_name=data.CLASSES[c],
+            probability=float(self.probs[c]),
+            alpha=self.opacity.value,
+            threshold=self.threshold.value,
+            boxes=compute.true_boxes(self.objects, c),
+        )
 
     def _redraw_explorer(self):
         self.view = v = self.current_view()
@@ -272,12 +337,18 @@ class Lab:
         p, pred = self.probs, int(self.probs.argmax())
         animals = ", ".join(describe(o) for o in self.objects) or "no animal"
         layer = table.get(v.method).layer_for(self.net, self.layer.value)
-        reads = (f"layer {layer!r}" if layer else "the input pixels"
-                 if table.get(v.method).output == "pixels" else "the classifiers' class maps")
+        reads = (
+            f"layer {layer!r}"
+            if layer
+            else "the input pixels"
+            if table.get(v.method).output == "pixels"
+            else "the classifiers' class maps"
+        )
         self.info.value = (
             f"<b>{self.model.value}</b> predicts <b>{data.CLASSES[pred]}</b> (p = {p[pred]:.2f}) "
             f"on the {self.image_label}; in the image: {animals}. Showing <b>{v.method}</b> for "
-            f"<b>{v.class_name}</b> (p = {v.probability:.2f}), read from {reads}.")
+            f"<b>{v.class_name}</b> (p = {v.probability:.2f}), read from {reads}."
+        )
 
     def _refresh_open_tab(self):
         k = self.tabs.selected_index or 0

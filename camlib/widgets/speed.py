@@ -45,9 +45,13 @@ def run(repeats: int = 5, threads: int | None = None) -> list[dict]:
         times = {k: [] for k in TARGETS}
         for i in range(repeats):
             lab.index.value = i + 1  # a new image: the first layer and method changes compute
-            for w, values in ((lab.cls, [1, 2, 0]), (lab.threshold, [0.3, 0.5]),
-                              (lab.opacity, [0.3, 0.7]), (lab.layer, ["features.12"]),
-                              (lab.method, ["Grad-CAM++", "CAM"])):
+            for w, values in (
+                (lab.cls, [1, 2, 0]),
+                (lab.threshold, [0.3, 0.5]),
+                (lab.opacity, [0.3, 0.7]),
+                (lab.layer, ["features.12"]),
+                (lab.method, ["Grad-CAM++", "CAM"]),
+            ):
                 for v in values:
                     times["redraw"].append(_timed(lambda w=w, v=v: setattr(w, "value", v)))
             lab._maps.items.clear()
@@ -56,25 +60,35 @@ def run(repeats: int = 5, threads: int | None = None) -> list[dict]:
             lab.brush.clear()
             points = [(16 + 2 * k + i, 24 + k) for k in range(6)]
             lab.brush.paint(points[:1])  # warm: the first stroke on an image
-            times["brush stroke"].append(_timed(lambda: lab.brush.paint(points)))
+            times["brush stroke"].append(_timed(lambda p=points: lab.brush.paint(p)))
             lab.tabs.selected_index = 0
         lab.select(source="scene builder", method="Grad-CAM")
         x = lab.builder.rows[0]["x"]
         for i in range(repeats):
-            times["scene rebuild"].append(_timed(lambda: setattr(x, "value", 30 + i % 5)))
+            times["scene rebuild"].append(_timed(lambda i=i: setattr(x, "value", 30 + i % 5)))
     finally:
         torch.set_num_threads(before)
-    return [{"latency": k, "n": len(v), "median ms": statistics.median(v), "max ms": max(v),
-             "target ms": TARGETS[k], "ok": statistics.median(v) <= TARGETS[k]}
-            for k, v in times.items()]
+    return [
+        {
+            "latency": k,
+            "n": len(v),
+            "median ms": statistics.median(v),
+            "max ms": max(v),
+            "target ms": TARGETS[k],
+            "ok": statistics.median(v) <= TARGETS[k],
+        }
+        for k, v in times.items()
+    ]
 
 
 def table(rows: list[dict]) -> str:
     """The rows as a fixed-width text table."""
     lines = [f"{'latency':14} {'n':>3} {'median ms':>10} {'max ms':>8} {'target':>7}  ok"]
     for r in rows:
-        lines.append(f"{r['latency']:14} {r['n']:>3} {r['median ms']:>10.1f} {r['max ms']:>8.1f} "
-                     f"{r['target ms']:>7}  {'yes' if r['ok'] else 'NO'}")
+        lines.append(
+            f"{r['latency']:14} {r['n']:>3} {r['median ms']:>10.1f} {r['max ms']:>8.1f} "
+            f"{r['target ms']:>7}  {'yes' if r['ok'] else 'NO'}"
+        )
     return "\n".join(lines)
 
 
