@@ -232,9 +232,15 @@ def alpha_map(model, ds, layer: str) -> Experiment:
             (alpha[k], "alpha^k (Grad-CAM++)", False),
         ]
         size, gap, top = 192, 14, 30
-        canvas = Image.new("RGB", (3 * (size + gap) + gap, size + top + 72), "white")
+        canvas = Image.new("RGB", (4 * (size + gap) + gap, size + top + 72), "white")
         pen = ImageDraw.Draw(canvas)
-        for j, (m, title, signed) in enumerate(panels):
+        rgb = (ds.images[index].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        canvas.paste(Image.fromarray(rgb).resize((size, size), Image.NEAREST), (gap, top))
+        label = data.CLASSES[int(ds.labels[index])]
+        pen.text(
+            (gap + size / 2, 15), f"image ({label})", fill="black", font=draw._font(15), anchor="mm"
+        )
+        for j, (m, title, signed) in enumerate(panels, start=1):
             m = m.numpy()
             lim = float(np.abs(m).max()) or 1.0
             rgb = draw.colorize(
