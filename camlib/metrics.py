@@ -38,6 +38,7 @@ __all__ = [
     "pointing_game",
     "pxap",
     "spearman",
+    "ssim",
 ]
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -297,6 +298,35 @@ def spearman(a, b) -> float:
     ra, rb = _ranks(a) - (a.size + 1) / 2, _ranks(b) - (b.size + 1) / 2
     denominator = np.sqrt((ra**2).sum() * (rb**2).sum())
     return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def ssim(a, b, sigma: float = 1.5, data_range: float = 1.0) -> float:
+    """Mean structural similarity (Wang et al., IEEE TIP 2004) of two maps (H, W).
+
+    Local means, variances and the covariance are Gaussian-weighted (standard deviation
+    `sigma` px, window cut at 3.5 sigma, borders reflected); C1 = (0.01 L)^2, C2 = (0.03 L)^2
+    with L = `data_range`. 1 means identical maps. Scale maps to [0, 1] first (L = 1), as for
+    the sanity checks of Adebayo et al. (NeurIPS 2018), who report SSIM beside Spearman.
+    """
+    return float(_ssim_map(a, b, sigma, data_range).mean())
+
+
+def _ssim_map(a, b, sigma: float, data_range: float) -> np.ndarray:
+    """SSIM at every pixel of two maps (H, W)."""
+    a, b = _array(a, "a", 2), _array(b, "b", 2)
+    if a.shape != b.shape:
+        raise ValueError(f"ssim needs two maps of the same shape, got {a.shape} and {b.shape}")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+
+    def local(x):
+        return ndimage.gaussian_filter(x, sigma, mode="reflect", truncate=3.5)
+
+    mu_a, mu_b = local(a), local(b)
+    var_a, var_b = local(a * a) - mu_a**2, local(b * b) - mu_b**2
+    cov = local(a * b) - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -192,3 +192,25 @@ def _finish(ax, title):
     ax.set_yticks([])
     if title:
         ax.set_title(title)
+
+
+def backward_rules(forward, incoming, passed: dict, size: float = 2.6):
+    """What each backward rule passes down through one ReLU, on a small patch.
+
+    `forward` is the ReLU's forward input f (h, w), `incoming` the signal R from above (h, w),
+    `passed` maps a rule's name to what it sends down (h, w). Every panel shares one signed
+    colour scale and prints each cell's value; a cell a rule blocks prints 0.
+    """
+    panels = [("forward input f", forward), ("incoming R from above", incoming), *passed.items()]
+    panels = [(t, to_numpy_map(v)) for t, v in panels]
+    lim = max(float(np.abs(v).max()) for _, v in panels) or 1.0
+    fig, axes = grid(1, len(panels), size=size)
+    for ax, (title, v) in zip(axes[0], panels):
+        im = ax.imshow(v, cmap=SIGNED_CMAP, vmin=-lim, vmax=lim, interpolation="nearest")
+        for (i, j), val in np.ndenumerate(v):
+            text = "0" if val == 0 else f"{val:.1f}"
+            ink = "white" if abs(val) > 0.6 * lim else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=12, color=ink)
+        _finish(ax, title)
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01, label="value")
+    return fig

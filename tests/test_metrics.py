@@ -208,6 +208,50 @@ def test_average_drop_and_increase_hand_computed():
     assert result.increase_in_confidence == 50.0 and result.average_drop == 0.0
 
 
+# ---------------------------------------------------------------- SSIM ----
+
+
+def test_ssim_of_constant_maps_by_hand():
+    # no variance anywhere: SSIM = (2 a b + C1) / (a^2 + b^2 + C1) at every pixel
+    c1 = 0.01**2
+    for a, b in [(0.2, 0.2), (0.2, 0.7), (0.0, 1.0)]:
+        got = mt.ssim(np.full((9, 12), a), np.full((9, 12), b))
+        assert got == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), abs=1e-12)
+
+
+def test_ssim_identity_symmetry_and_order():
+    rng = np.random.default_rng(0)
+    a, noise = rng.random((32, 32)), rng.random((32, 32))
+    assert mt.ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    assert mt.ssim(a, noise) == pytest.approx(mt.ssim(noise, a), abs=1e-12)
+    near, far = 0.9 * a + 0.1 * noise, 0.3 * a + 0.7 * noise
+    assert 1 > mt.ssim(a, near) > mt.ssim(a, far) > mt.ssim(a, noise)
+    assert mt.ssim(torch.tensor(a), torch.tensor(near)) == pytest.approx(mt.ssim(a, near))
+
+
+def test_ssim_at_one_pixel_from_explicit_gaussian_weights():
+    # away from the border the local statistics are sums over an 11 x 11 window of weights
+    # w_ij proportional to exp(-(i^2 + j^2) / (2 sigma^2)), |i|, |j| <= 5 (3.5 sigma, rounded)
+    rng = np.random.default_rng(1)
+    a, b = rng.random((30, 30)), rng.random((30, 30))
+    k = np.arange(-5, 6)
+    w = np.exp(-(k[:, None] ** 2 + k[None] ** 2) / (2 * 1.5**2))
+    w /= w.sum()
+    for y, x in [(15, 15), (8, 20)]:
+        pa, pb = a[y - 5 : y + 6, x - 5 : x + 6], b[y - 5 : y + 6, x - 5 : x + 6]
+        ma, mb = (w * pa).sum(), (w * pb).sum()
+        va, vb = (w * pa**2).sum() - ma**2, (w * pb**2).sum() - mb**2
+        cov = (w * pa * pb).sum() - ma * mb
+        c1, c2 = 0.01**2, 0.03**2
+        want = (2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+        assert mt._ssim_map(a, b, 1.5, 1.0)[y, x] == pytest.approx(want, abs=1e-10)
+
+
+def test_ssim_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        mt.ssim(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
 # -------------------------------------------------- spearman, masks, PxAP ----
 
 
