@@ -5,6 +5,8 @@
     flatten   backbone -> maxpool -> flatten -> fc -> ReLU -> fc  (VGG-style: CAM cannot be applied)
     acol      backbone -> classifiers A and B, each ending in a 1x1 conv (Zhang et al., CVPR 2018)
     gap_biased  the gap network trained on the "biased" ToyPets scenes
+    vit       gap's frozen backbone -> 8x8 grid of tokens -> class token -> 4 transformer blocks
+              -> fc on the class token (camlib.vit: a hybrid ViT)
 
 `build(name)` makes an untrained network, `load(name)` the shipped one (checksum verified),
 `train(name)` trains one with the exact recipe that produced the shipped weights.
@@ -23,6 +25,7 @@ from torch import nn
 
 from . import paths
 from .methods import normalize
+from .vit import ViT
 
 WIDTHS = (32, 64, 128)
 
@@ -163,7 +166,7 @@ class ACoLNet(nn.Module):
         return F.cross_entropy(out["logits_a"], labels) + F.cross_entropy(out["logits_b"], labels)
 
 
-ARCHS = {"gap": GapNet, "gmp": GmpNet, "flatten": FlattenNet, "acol": ACoLNet}
+ARCHS = {"gap": GapNet, "gmp": GmpNet, "flatten": FlattenNet, "acol": ACoLNet, "vit": ViT}
 
 # One recipe per shipped model: everything `train` needs to reproduce the weights.
 RECIPES = {
@@ -177,6 +180,18 @@ RECIPES = {
     ),
     "gap_biased": dict(
         arch="gap", scene="biased", epochs=4, lr=2e-3, batch=64, n_train=2000, seed=0
+    ),
+    # chapter 13's hybrid vision transformer (camlib.vit): gap's frozen backbone as patch embedding
+    "vit": dict(
+        arch="vit",
+        stem="gap",
+        backbone="gap",
+        scene="single",
+        epochs=2,
+        lr=1e-3,
+        batch=64,
+        n_train=2000,
+        seed=0,
     ),
 }
 
@@ -203,6 +218,8 @@ def build(name: str) -> nn.Module:
     """A new, untrained network for a recipe or shipped-model name ("gap", "acol_d0.4", ...)."""
     spec = recipe(name)
     kwargs = {"delta": spec["delta"]} if spec["arch"] == "acol" and "delta" in spec else {}
+    if spec["arch"] == "vit" and "stem" in spec:
+        kwargs = {"stem": spec["stem"]}
     return ARCHS[spec["arch"]](**kwargs)
 
 
@@ -281,6 +298,8 @@ def train(
     torch.manual_seed(spec["seed"])
     train_set = data.split("train", scene=spec["scene"], n=spec["n_train"])
     model = build(name)
+    if spec.get("backbone"):  # a frozen backbone taken from a shipped model (the hybrid vit)
+        model.features.load_state_dict(load(spec["backbone"]).features.state_dict())
     if "delta" in spec and hasattr(model, "delta"):
         model.delta = spec["delta"]
     opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
