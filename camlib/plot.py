@@ -115,19 +115,25 @@ def overlay(
     ax,
     image,
     amap,
-    alpha: float = 0.5,
+    alpha: float = 0.7,
     title: str | None = None,
     cmap: str | None = None,
     normalize: bool = True,
 ):
-    """The map, upsampled bilinearly to the image size, drawn over the image with opacity alpha."""
+    """The map, upsampled bilinearly to the image size, drawn over the image.
+
+    The opacity grows with the heat, alpha * sqrt(s) at a pixel of heat s in [0, 1] (as
+    camlib.widgets.draw.blend does): where the map is zero the image shows unchanged, instead
+    of being darkened by the colour map's dark end laid over everything.
+    """
     img = to_numpy_image(image)
     heat = to_numpy_map(amap, size=img.shape[0])
     if normalize:
         span = heat.max() - heat.min()
         heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
+    opacity = alpha * np.sqrt(np.clip(heat, 0, 1))
     ax.imshow(img, interpolation="nearest")
-    ax.imshow(heat, cmap=cmap or CMAP, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+    ax.imshow(heat, cmap=cmap or CMAP, alpha=opacity, vmin=0, vmax=1, interpolation="nearest")
     _finish(ax, title)
 
 
@@ -214,3 +220,90 @@ def backward_rules(forward, incoming, passed: dict, size: float = 2.6):
         _finish(ax, title)
     fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01, label="value")
     return fig
+
+
+def pooling_heads(image, features, k: int, class_name: str, size: float = 3.0):
+    """Chapter 01: one image's last feature maps f (K, h, w) read by the three heads.
+
+    Panels: the image; channel k's map f_k; the K numbers GAP keeps (means); the K numbers GMP
+    keeps (maxima); the K * (h/2) * (w/2) numbers the flatten head keeps after its 2x2
+    max-pool, one row per channel. Returns the figure and the three vectors it drew.
+    """
+    f = torch.as_tensor(features).detach().float().cpu()
+    gap, gmp = f.mean(dim=(1, 2)), f.amax(dim=(1, 2))
+    flat = F.max_pool2d(f[None], 2)[0].flatten(1)  # (K, h/2 * w/2): row k is channel k
+    fig, axes = grid(1, 5, size=size)
+    ax = axes[0]
+    show_image(ax[0], image, f"image ({class_name})")
+    show_map(ax[1], f[k], f"f_{k}: one of {len(f)} maps\n{f.shape[1]} x {f.shape[2]}")
+    for a, v, title, color in (
+        (ax[2], gap, f"GAP: {len(f)} means", METHOD_COLORS[0]),
+        (ax[3], gmp, f"GMP: {len(f)} maxima", METHOD_COLORS[1]),
+    ):
+        a.bar(np.arange(len(v)), v.numpy(), width=1.0, color=color)
+        a.bar([k], [float(v[k])], width=1.0, color=METHOD_COLORS[4])
+        a.set_xlabel("channel k")
+        a.set_title(title)
+        a.set_box_aspect(1)
+    im = ax[4].imshow(flat.numpy(), cmap=CMAP, aspect="auto", interpolation="nearest")
+    plt.colorbar(im, ax=ax[4], fraction=0.046, pad=0.03)
+    ax[4].set_xlabel("position (8 x 8)")
+    ax[4].set_ylabel("channel k")
+    ax[4].set_xticks([])
+    ax[4].set_yticks([])
+    ax[4].set_title(f"flatten: {flat.numel()} values")
+    fig.suptitle(f"What each head keeps of one '{class_name}' image's last feature maps", y=1.04)
+    return fig, (gap, gmp, flat.flatten())
+
+
+def channel_sum(features, weights, amap, class_name: str, top: int = 4, size: float = 2.7):
+    """Chapter 02: M_c = sum_k w_k^c f_k, drawn as Zhou et al. draw it, from a real model.
+
+    `features` f (K, h, w), `weights` w^c (K,), `amap` M_c (h, w). The `top` channels with the
+    largest contribution sum_xy w_k f_k to the score, each f_k titled with its w_k; one panel
+    for the sum of the other channels' w_k f_k; the map M_c. Returns the figure, the chosen
+    channels and the remainder (so that the caller can check top + rest == M_c).
+    """
+    f = torch.as_tensor(features).detach().float().cpu()
+    w = torch.as_tensor(weights).detach().float().cpu()
+    contrib = (w[:, None, None] * f).sum(dim=(1, 2))
+    chosen = torch.argsort(contrib, descending=True)[:top].tolist()
+    rest = torch.einsum("k,kxy->xy", w, f) - sum(w[k] * f[k] for k in chosen)
+    fig, axes = grid(1, top + 2, size=size)
+    for a, k in zip(axes[0], chosen):
+        show_map(a, f[k], f"'{class_name}': f_{k}\nw_{k} = {w[k]:+.2f}", colorbar=False)
+    show_map(axes[0, top], rest, f"+ the other\n{len(f) - top} w_k f_k", signed=True)
+    show_map(axes[0, top + 1], amap, f"= CAM '{class_name}'\nM_c", signed=True)
+    return fig, chosen, rest
+
+
+def grad_cam_steps(image, A, grads, alpha, signed, class_name: str, top: int = 3, size=2.6):
+    """Chapter 03: Grad-CAM step by step for one image.
+
+    Row 1: the image, then A^k for the `top` channels with the largest alpha_k; row 2: their
+    gradients dy^c/dA^k; row 3: all alpha_k (bars), the weighted sum sum_k alpha_k A^k (signed)
+    and its ReLU, the map. A, grads (K, h, w); alpha (K,); signed (h, w).
+    """
+    A, g = (torch.as_tensor(t).detach().float().cpu() for t in (A, grads))
+    alpha, signed = (torch.as_tensor(t).detach().float().cpu() for t in (alpha, signed))
+    chosen = torch.argsort(alpha, descending=True)[:top].tolist()
+    cols = max(top + 1, 4)
+    fig, axes = grid(3, cols, size=size)
+    for a in [*axes[0, top + 1 :], *axes[1, top + 1 :], *axes[2, 4:]]:
+        a.axis("off")
+    show_image(axes[0, 0], image, f"image ({class_name})")
+    axes[1, 0].axis("off")
+    axes[1, 0].text(0.5, 0.5, "backward:\ndy/dA^k", ha="center", va="center", fontsize=14)
+    for col, k in enumerate(chosen, start=1):
+        show_map(axes[0, col], A[k], f"'{class_name}': A^{k}", colorbar=False)
+        show_map(axes[1, col], g[k], f"dy/dA^{k}\nalpha_{k} = {alpha[k]:.1e}", signed=True)
+    ax = axes[2, 0]
+    ax.bar(np.arange(len(alpha)), alpha.numpy(), width=1.0, color=METHOD_COLORS[0])
+    ax.bar(chosen, alpha[chosen].numpy(), width=1.0, color=METHOD_COLORS[4])
+    ax.set_title("alpha_k (eq. 1)")
+    ax.set_xlabel("channel k")
+    ax.set_box_aspect(1)
+    show_map(axes[2, 1], signed, "weighted sum\n(signed)", signed=True)
+    show_map(axes[2, 2], torch.relu(signed), f"ReLU: Grad-CAM '{class_name}'")
+    overlay(axes[2, 3], image, torch.relu(signed), alpha=0.55, title=f"Grad-CAM '{class_name}'")
+    return fig, chosen
