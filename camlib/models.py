@@ -5,6 +5,7 @@
     flatten   backbone -> maxpool -> flatten -> fc -> ReLU -> fc  (VGG-style: CAM cannot be applied)
     acol      backbone -> classifiers A and B, each ending in a 1x1 conv (Zhang et al., CVPR 2018)
     gap_biased  the gap network trained on the "biased" ToyPets scenes
+    acol_a    backbone -> ACoL's classifier A alone (no erasing, no B): CAM with ACoL's head
     vit       gap's frozen backbone -> 8x8 grid of tokens -> class token -> 4 transformer blocks
               -> fc on the class token (camlib.vit: a hybrid ViT)
 
@@ -166,7 +167,36 @@ class ACoLNet(nn.Module):
         return F.cross_entropy(out["logits_a"], labels) + F.cross_entropy(out["logits_b"], labels)
 
 
-ARCHS = {"gap": GapNet, "gmp": GmpNet, "flatten": FlattenNet, "acol": ACoLNet, "vit": ViT}
+class HeadNet(nn.Module):
+    """ACoL's classifier A alone: the backbone, A's head (conv3x3 -> ReLU -> conv3x3 -> ReLU ->
+    1x1 conv with one channel per class), GAP of its class maps as logits. No erasing, no B.
+
+    Built after the backbone in the same order as `ACoLNet`, so under one seed it starts from
+    the same weights as ACoL's backbone and classifier A: trained with ACoL's recipe it is ACoL
+    with B's loss removed, the like-for-like CAM baseline for ACoL's erasing.
+    """
+
+    cam_layer = "head_a.3"  # the activation that feeds the 1x1 conv
+    fc_layer = "head_a.4"  # the 1x1 conv (its weights act like CAM's fc weights)
+    layers = GapNet.layers
+
+    def __init__(self, num_classes: int = 4):
+        super().__init__()
+        self.features = backbone()
+        self.head_a = acol_head(WIDTHS[-1], num_classes)
+
+    def forward(self, x):
+        return self.head_a(self.features(x)).mean(dim=(2, 3))
+
+
+ARCHS = {
+    "gap": GapNet,
+    "gmp": GmpNet,
+    "flatten": FlattenNet,
+    "acol": ACoLNet,
+    "head": HeadNet,
+    "vit": ViT,
+}
 
 # One recipe per shipped model: everything `train` needs to reproduce the weights.
 RECIPES = {
@@ -181,6 +211,8 @@ RECIPES = {
     "gap_biased": dict(
         arch="gap", scene="biased", epochs=4, lr=2e-3, batch=64, n_train=2000, seed=0
     ),
+    # ACoL's recipe without B and its erasing: the like-for-like baseline of chapter 07
+    "acol_a": dict(arch="head", scene="single", epochs=6, lr=2e-3, batch=64, n_train=2000, seed=0),
     # chapter 13's hybrid vision transformer (camlib.vit): gap's frozen backbone as patch embedding
     "vit": dict(
         arch="vit",
@@ -282,11 +314,13 @@ def train(
     epochs: int | None = None,
     n_train: int | None = None,
     progress: bool = True,
+    history: list | None = None,
     **overrides,
 ) -> tuple[nn.Module, dict]:
     """Train one model with its recipe (optionally shortened); returns (eval model, metrics).
 
     Deterministic given the recipe's seed: same data, same initial weights, same batch order.
+    `history`: a list to which each step's training loss is appended (the loss curve).
     """
     from tqdm.auto import tqdm
 
@@ -327,6 +361,8 @@ def train(
             sched.step()
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
+            if history is not None:
+                history.append(loss.item())
     bar.close()
     model.eval()
     metrics = evaluate(model, spec["scene"])

@@ -7,7 +7,7 @@ import torch
 
 from camlib import data, models, paths
 
-NAMES = ["acol", "flatten", "gap", "gap_biased", "gmp"]
+NAMES = ["acol", "acol_a", "flatten", "gap", "gap_biased", "gmp"]
 
 
 def test_available():
@@ -69,3 +69,24 @@ def test_sweep_models_use_their_recorded_recipe():
     for name in sweep:
         assert models.recipe(name) == models.info(name)["recipe"]
         assert models.load(name).delta == models.info(name)["recipe"]["delta"]
+
+
+def test_acol_a_is_acol_without_b():
+    torch.manual_seed(0)
+    acol = models.build("acol")
+    torch.manual_seed(0)
+    alone = models.build("acol_a")
+    shipped = acol.state_dict()
+    for key, value in alone.state_dict().items():  # same initial backbone and head A
+        assert torch.equal(value, shipped[key]), key
+    assert not any(k.startswith("head_b") for k in alone.state_dict())
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(alone(x), acol.forward_maps(x)["logits_a"], atol=1e-6)
+
+
+def test_train_records_one_loss_per_step():
+    losses = []
+    models.train("acol_a", epochs=1, n_train=128, progress=False, history=losses)
+    assert len(losses) == 2  # 128 images, batches of 64
+    assert all(0 < v < 10 for v in losses)

@@ -100,7 +100,125 @@ def course_map(path: Path) -> None:
     plt.close(fig)
 
 
-DIAGRAMS = {"course_map": course_map}
+def acol_branches(path: Path, index: int = 0) -> None:
+    """ACoL's two branches on one test image, computed by the shipped `acol` network: the
+    backbone features, A's map for the true class with the delta contour, the features B gets
+    (zero where A's normalized map >= delta), B's map and the fused map; arrows show the data
+    flow, the boxes on the arrows name the layers."""
+    import torch
+
+    from camlib import data, methods, models
+
+    plot.use_style()
+    net = models.load("acol")
+    test = data.split("test", n=index + 1)
+    x, y = test.images[index : index + 1], test.labels[index : index + 1]
+    with torch.no_grad():
+        f = net.features(x)
+        out = net.forward_maps(x, y)
+    cls, delta = data.CLASSES[int(y)], net.delta
+    a_bar = methods.normalize(out["maps_a"][:, int(y)])[0]
+    b_bar = methods.normalize(out["maps_b"][:, int(y)])[0]
+    erased = out["erased"][0]
+    f_mean, f_kept = f[0].mean(0), (f[0] * (1 - erased)).mean(0)
+    fmax = float(f_mean.max())
+
+    fig = plt.figure(figsize=(15, 7.2))
+    size, xs, ys = 0.17, (0.02, 0.27, 0.52, 0.77), (0.5, 0.05)
+
+    def panel(col, row):
+        return fig.add_axes((xs[col], ys[row], size * 7.2 / 15 * 15 / 7.2 * 0.9, 0.36))
+
+    ax = panel(0, 0)
+    plot.show_image(ax, x[0], f"image · {cls}")
+    ax = panel(1, 0)
+    plot.show_map(
+        ax, f_mean, "backbone features f\n(mean of 128 channels)", vmin=0, vmax=fmax, colorbar=False
+    )
+    ax = panel(2, 0)
+    plot.show_map(
+        ax,
+        a_bar,
+        f"A's map · {cls}\n(normalized, contour: δ = {delta})",
+        vmin=0,
+        vmax=1,
+        colorbar=False,
+    )
+    ax.contour(a_bar.numpy(), levels=[delta], colors=[plot.COLORS["pred"]], linewidths=2.5)
+    ax = panel(3, 0)
+    plot.show_map(
+        ax,
+        erased,
+        f"erased: E = [Ā ≥ δ]\n{int(erased.sum())} of 256 cells",
+        vmin=0,
+        vmax=1,
+        cmap="gray_r",
+        colorbar=False,
+    )
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+    ax = panel(1, 1)
+    plot.show_map(ax, f_kept, "features B gets\nf ⊙ (1 − E)", vmin=0, vmax=fmax, colorbar=False)
+    ax = panel(2, 1)
+    plot.show_map(ax, b_bar, f"B's map · {cls}\n(normalized)", vmin=0, vmax=1, colorbar=False)
+    ax = panel(3, 1)
+    plot.show_map(
+        ax, out["fused"][0, int(y)], f"fused · {cls}\nmax(Ā, B̄)", vmin=0, vmax=1, colorbar=False
+    )
+    ax = fig.add_axes((xs[0], ys[1] + 0.04, 0.2, 0.28))
+    ax.axis("off")
+    ax.text(0, 0.75, r"loss = CE($S^A$, y) + CE($S^B$, y)", fontsize=14, va="center")
+    ax.text(0, 0.35, "S = GAP of each map\n(no gradient flows through E)", fontsize=12, va="center")
+
+    w = size * 0.9
+
+    def arrow(p0, p1, label=None, rad=0.0, at=None):
+        fig.add_artist(
+            FancyArrowPatch(
+                p0,
+                p1,
+                transform=fig.transFigure,
+                arrowstyle="-|>",
+                mutation_scale=20,
+                lw=2,
+                color="#555555",
+                connectionstyle=f"arc3,rad={rad}",
+            )
+        )
+        if label:
+            mx, my = at or ((p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 + 0.035)
+            fig.text(
+                mx,
+                my,
+                label,
+                ha="center",
+                va="bottom",
+                fontsize=12,
+                bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#0072B2"),
+            )
+
+    top, bottom = ys[0] + 0.18, ys[1] + 0.18
+    arrow((xs[0] + w + 0.005, top), (xs[1] - 0.005, top), "backbone")
+    arrow((xs[1] + w + 0.005, top), (xs[2] - 0.005, top), "head A")
+    arrow((xs[2] + w + 0.005, top), (xs[3] - 0.005, top), "≥ δ")
+    arrow(
+        (xs[3] + w / 2, ys[0] - 0.01),
+        (xs[1] + w, ys[1] + 0.37),
+        "zero f where E = 1",
+        rad=-0.15,
+        at=(0.62, 0.468),
+    )
+    arrow((xs[1] + w + 0.005, bottom), (xs[2] - 0.005, bottom), "head B")
+    arrow((xs[2] + w + 0.005, bottom), (xs[3] - 0.005, bottom), "max with Ā")
+    fig.suptitle(
+        f"ACoL's two branches on one test image ({cls}, the shipped network, δ = {delta})",
+        fontsize=15,
+    )
+    fig.savefig(path, dpi=100, facecolor="white")
+    plt.close(fig)
+
+
+DIAGRAMS = {"course_map": course_map, "acol_branches": acol_branches}
 
 
 def main(names) -> None:
