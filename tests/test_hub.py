@@ -1,9 +1,10 @@
-"""Chapter 10's ImageNet-weights path, against a torch hub cache made here.
+"""camlib.hub, and chapter 10's ImageNet-weights path, against a torch hub cache made here.
 
-The chapter decides in its own cells (``cache_file``, ``imagenet_model``, then
-``resnet_in = ... if PRETRAINED else None``), so these tests run those very cells from
-``notebooks/10_your_own_model.ipynb``, with TORCH_HOME pointing to a temporary folder that holds
-a ResNet-18 checkpoint under the file name torchvision expects (random weights, nothing is
+``camlib.hub`` finds and loads torchvision's cached weights. The first tests call it directly;
+the last ones run chapter 10's own cells (its imports, the weights cell that calls
+``hub.imagenet_model``, the photograph and fine-tuning cells) from
+``notebooks/10_your_own_model.ipynb``. TORCH_HOME points to a temporary folder that holds a
+ResNet-18 checkpoint under the file name torchvision expects (random weights, nothing is
 downloaded: any download attempt fails the test).
 """
 
@@ -16,6 +17,8 @@ import matplotlib
 import pytest
 import torch
 import torchvision
+
+from camlib import hub as camhub
 
 matplotlib.use("Agg")
 
@@ -68,6 +71,44 @@ def cached(hub):
     return state
 
 
+# ------------------------------------------------------------ camlib.hub itself ----
+
+
+def test_cache_file_is_where_torchvision_looks(hub):
+    assert camhub.cache_file(R18) == hub / R18_FILE
+    assert Path(torch.hub.get_dir()) == hub.parent
+    vgg = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+    assert camhub.cache_file(vgg).name == vgg.url.rsplit("/", 1)[-1]
+
+
+def test_cached_checkpoint_is_loaded_without_download(cached):
+    net = camhub.imagenet_model(torchvision.models.resnet18, R18, allow_download=False)
+    assert net is not None and not net.training
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, cached[key]), key
+
+
+def test_no_checkpoint_and_no_download_gives_none(hub, capsys):
+    assert camhub.imagenet_model(torchvision.models.resnet18, R18, allow_download=False) is None
+    assert capsys.readouterr().out == ""  # nothing was attempted, nothing said
+    assert list(hub.iterdir()) == []
+
+
+def test_failed_download_goes_on_without_weights(hub, capsys):
+    net = camhub.imagenet_model(torchvision.models.resnet18, R18, allow_download=True)
+    assert net is None
+    assert f"could not load {R18_FILE} (OSError)" in capsys.readouterr().out
+
+
+def test_broken_checkpoint_goes_on_without_weights(hub, capsys):
+    (hub / R18_FILE).write_bytes(b"not a checkpoint")
+    assert camhub.imagenet_model(torchvision.models.resnet18, R18, allow_download=False) is None
+    assert f"could not load {R18_FILE}" in capsys.readouterr().out
+
+
+# ------------------------------------------------------- chapter 10's own cells ----
+
+
 @pytest.fixture
 def chapter():
     """The chapter's namespace after its parameters and imports cells (defaults: SMOKE etc.)."""
@@ -76,51 +117,39 @@ def chapter():
     exec("".join(params["source"]), ns)
     ns["SMOKE"] = True
     run(ns, "camlib.setup(SEED)")
-    run(ns, "def imagenet_model")
+    run(ns, "R18 = torchvision.models.ResNet18_Weights")
     return ns
 
 
-def test_cache_file_is_where_torchvision_looks(hub, chapter):
-    assert chapter["cache_file"](R18) == hub / R18_FILE
-    assert Path(torch.hub.get_dir()) == hub.parent
-
-
-def test_cached_checkpoint_is_loaded_without_download(cached, chapter):
-    net = chapter["imagenet_model"](torchvision.models.resnet18, R18, allow_download=False)
-    assert net is not None and not net.training
-    for key, value in net.state_dict().items():
-        assert torch.equal(value, cached[key]), key
-
-
-def test_no_checkpoint_and_no_download_gives_none(hub, chapter):
-    assert chapter["imagenet_model"](torchvision.models.resnet18, R18, allow_download=False) is None
-
-
-def test_failed_download_goes_on_without_weights(hub, chapter, capsys):
-    net = chapter["imagenet_model"](torchvision.models.resnet18, R18, allow_download=True)
-    assert net is None
-    assert f"could not load {R18_FILE}" in capsys.readouterr().out
-
-
-def test_broken_checkpoint_goes_on_without_weights(hub, chapter, capsys):
-    (hub / R18_FILE).write_bytes(b"not a checkpoint")
-    assert chapter["imagenet_model"](torchvision.models.resnet18, R18, allow_download=False) is None
-    assert f"could not load {R18_FILE}" in capsys.readouterr().out
+def test_chapter_uses_camlib_hub(chapter):
+    """The chapter calls camlib.hub; it no longer defines its own copies of the helpers."""
+    assert chapter["hub"] is camhub
+    sources = "".join("".join(c["source"]) for c in cells())
+    assert "def cache_file" not in sources and "def imagenet_model" not in sources
 
 
 def test_default_run_ignores_the_cache(cached, chapter):
     """PRETRAINED = False (the stored run): a cached checkpoint changes nothing that is printed."""
     assert chapter["PRETRAINED"] is False
-    printed = run(chapter, "resnet_in = imagenet_model(")
+    printed = run(chapter, "resnet_in = hub.imagenet_model(")
     assert chapter["resnet_in"] is None and chapter["vgg_in"] is None
     assert printed.startswith("PRETRAINED = False") and R18_FILE not in printed
+
+
+def test_pretrained_without_weights_goes_on(hub, chapter):
+    """PRETRAINED = True, an empty cache and no network: the chapter says so and trains."""
+    chapter["PRETRAINED"] = True
+    printed = run(chapter, "resnet_in = hub.imagenet_model(")
+    assert chapter["resnet_in"] is None and chapter["vgg_in"] is None
+    assert f"could not load {R18_FILE}" in printed
+    assert "ResNet-18 is trained on ToyPets from scratch" in printed
 
 
 def test_pretrained_path_photo_cam_and_fine_tuning(cached, chapter):
     """PRETRAINED = True with the checkpoint cached: the photograph cells and the fine-tune
     start."""
     chapter["PRETRAINED"] = True
-    printed = run(chapter, "resnet_in = imagenet_model(")
+    printed = run(chapter, "resnet_in = hub.imagenet_model(")
     assert f"ImageNet weights found ({R18_FILE})" in printed
     assert chapter["resnet_in"] is not None and chapter["vgg_in"] is None  # VGG-16 not cached
     run(chapter, "def load_photo")
