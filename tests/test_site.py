@@ -286,3 +286,45 @@ def test_chapter_09_draws_its_widgets_from_the_saved_state(web, site, tmp_path):
     page.screenshot(path=str(shot))
     print(f"screenshot: {shot}")
     assert web.errors == [], web.errors
+
+
+def experiments_in(name: str) -> int:
+    """How many widget views the stored chapter displays (its embedded experiments)."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    return sum(
+        "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+    )
+
+
+def test_every_chapter_experiment_draws_without_a_kernel(web, site):
+    """Chapters 01-08 and 10 each embed an experiment; each page draws its controls and its
+    last picture from the widget state saved in the stored notebook."""
+    with_experiments = [n for n in CHAPTERS if experiments_in(n) and not n.startswith("09")]
+    assert len(with_experiments) >= 9, f"chapters with an experiment: {with_experiments}"
+    for name in with_experiments:
+        nb = json.loads((site[1] / name).read_text())
+        state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+        assert state, f"{name}: the stored notebook has no saved widget state"
+        page = web.open(Path(name).with_suffix(".html").name)
+        page.wait_for_function(  # its picture (other widget views may be progress bars)
+            "() => [...document.querySelectorAll('.jupyter-widgets img')]"
+            ".some(i => i.complete && i.naturalWidth > 100)"
+        )
+        text = web.text()
+        assert "Error displaying widget" not in text, name
+        assert "VBox(children=" not in text, f"{name}: a widget shows as its text repr"
+        controls = page.locator(
+            ".jupyter-widgets.widget-slider, .jupyter-widgets.widget-dropdown"
+        ).count()
+        assert controls >= 1, f"{name}: no control drawn"
+    assert web.errors == [], web.errors
+
+
+def test_chapter_00_shows_the_course_map_diagram(web):
+    page = web.open("00_start_here.html")
+    img = page.locator("img[src*='course_map']").first
+    img.wait_for(timeout=TIMEOUT)
+    assert img.evaluate("i => i.complete && i.naturalWidth") > 1000

@@ -357,7 +357,17 @@ def stage(executed: Path, src: Path) -> list[str]:
                 cell.metadata["tags"] = [*tags, "remove-cell"]
         write_if_changed(src / name, nbformat.writes(nb) + "\n")
     write_if_changed(src / "index.md", front_page(chapters, titles))
+    images = src / "images"  # the diagrams and screenshots the chapters' markdown shows
+    images.mkdir(exist_ok=True)
+    for png in sorted((NOTEBOOKS / "images").glob("*.png")):
+        write_bytes_if_changed(images / png.name, png.read_bytes())
     return chapters
+
+
+def write_bytes_if_changed(path: Path, data: bytes) -> None:
+    """Write only when the bytes differ, so Sphinx's incremental build sees no change."""
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
 
 
 REMOTE = re.compile(
