@@ -11,14 +11,15 @@ import shutil
 import time
 
 import pytest
-from test_browser import (
+from test_browser import (  # noqa: F401  (fixtures pytest finds by name)
     ROOT,
     RUN_TIMEOUT,
     answers,
     browser,
     chromium,
-    lab_server,  # noqa: F401
+    lab_server,
     server,
+    workdir,
 )
 
 CHAPTER = ROOT / "notebooks" / "04_grad_cam_pp.ipynb"
@@ -33,7 +34,7 @@ def present(page) -> str:
     )
 
 
-def test_chapter_presents_as_slides(workdir):
+def test_chapter_presents_as_slides(workdir):  # noqa: F811  (the fixture imported above)
     tmp, env = workdir
     chromium()
     shutil.copy(CHAPTER, tmp / "nb" / CHAPTER.name)
