@@ -63,7 +63,8 @@ def run(command) -> tuple[int, str]:
     for line in proc.stdout:
         sys.stdout.write(line)
         sys.stdout.flush()
-        m = SUMMARY.search(line.strip()) or re.match(r"^(\d+ passed.*) in [\d.]+s", line.strip())
+        text = line.strip()
+        m = SUMMARY.search(text) or re.match(r"^(\d+ (passed|failed|error).*) in [\d.]+s", text)
         if m:
             summary = m.group(1)
     return proc.wait(), summary
