@@ -107,6 +107,40 @@ def test_max_box_acc_picks_the_right_threshold():
     assert len(default.thresholds) == 100 and default.threshold == 0.25 and default.curve[24] == 0
 
 
+def test_largest_region_boxes_one_labelling_equals_plane_by_plane():
+    # hand-made planes: two regions of different size, a tie (the first in row-major order
+    # wins), a region that touches the next plane's (no link across planes), an empty plane
+    a = np.zeros((4, 6, 6), dtype=bool)
+    a[0, 0:2, 0:2] = True  # 4 px
+    a[0, 3:6, 2:5] = True  # 9 px: the largest
+    a[1, 0, 4:6] = True  # 2 px, first in row-major order
+    a[1, 4, 0:2] = True  # 2 px
+    a[2, 1:5, 1] = True  # diagonal neighbour of the next line: one 8-connected region
+    a[2, 5, 2] = True
+    boxes = mt.largest_region_boxes(a)
+    assert boxes == [(2, 3, 5, 6), (4, 0, 6, 1), (1, 1, 3, 6), None]
+    rng = np.random.default_rng(0)
+    noisy = rng.random((30, 20, 20)) > 0.6  # many regions per plane
+    assert mt.largest_region_boxes(noisy) == [mt.largest_region_box(k) for k in noisy]
+    assert mt.largest_region_boxes(np.zeros((3, 4, 4), dtype=bool)) == [None, None, None]
+
+
+def test_box_hits_equal_the_box_protocol_at_every_threshold():
+    rng = np.random.default_rng(1)
+    small = torch.from_numpy(rng.random((40, 1, 8, 8)) ** 3)
+    maps = torch.nn.functional.interpolate(small, size=32, mode="bilinear")[:, 0].numpy()
+    maps[3] = 0  # an all-zero map: no box at any threshold
+    maps[4] -= 2  # an all-negative map: no box either
+    boxes = [tuple(int(v) for v in (x, y, x + 14, y + 12)) for x, y in rng.integers(0, 18, (40, 2))]
+    taus = np.arange(20) / 20
+    hits = mt.box_hits(maps, boxes, taus)
+    assert hits.shape == (20, 40) and hits.dtype == bool
+    by_tau = [mt.localization_accuracy(maps, boxes, t, per_image=True) for t in taus]
+    assert (hits == np.array(by_tau)).all()
+    assert not hits[:, 3].any() and not hits[:, 4].any()
+    assert 0 < hits.sum() < hits.size  # the test sees both hits and misses
+
+
 # ------------------------------------------------------------- pointing ----
 
 
