@@ -87,15 +87,9 @@ def _limit(entry, kind: str) -> tuple[str, float]:
     return "forward", LIMITS[kind]
 
 
-def bench_model(
-    name: str, model, images, layer: str, fc: str, pairs: int, score_images=None
-) -> list[dict]:
-    """One row per (method of camlib.table.METHODS, target form) on one model.
-
-    Score-CAM runs on `score_images` (default: the first image) against its own baseline: the
-    N*K masked images through the model, 64 at a time, without building the masks.
-    """
-    device = images.device
+def baseline_passes(model, images):
+    """The two baselines a ratio is taken against: a forward pass under no_grad, and a forward
+    pass plus a backward pass to the input for the predicted class (guided backprop's)."""
 
     def forward():
         with torch.no_grad():
@@ -106,6 +100,19 @@ def bench_model(
         logits = model(x)
         return torch.autograd.grad(logits.gather(1, logits.argmax(1, keepdim=True)).sum(), x)
 
+    return forward, forward_backward
+
+
+def bench_model(
+    name: str, model, images, layer: str, fc: str, pairs: int, score_images=None
+) -> list[dict]:
+    """One row per (method of camlib.table.METHODS, target form) on one model.
+
+    Score-CAM runs on `score_images` (default: the first image) against its own baseline: the
+    N*K masked images through the model, 64 at a time, without building the masks.
+    """
+    device = images.device
+    forward, forward_backward = baseline_passes(model, images)
     logits = forward()
     k = min(5, logits.shape[1])
     targets = {"one class": None, f"top-{k} (N, {k})": logits.topk(k, dim=1).indices}

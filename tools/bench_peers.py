@@ -61,15 +61,7 @@ def run(threads: int, pairs: int) -> list[dict]:
         pred = model(x).argmax(1)
         pred_one = model(one).argmax(1)
 
-    def forward():
-        with torch.no_grad():
-            return model(x)
-
-    def forward_backward():
-        xx = x.detach().requires_grad_(True)
-        logits = model(xx)
-        return torch.autograd.grad(logits.gather(1, pred[:, None]).sum(), xx)
-
+    forward, forward_backward = bench.baseline_passes(model, x)
     masked = bench._masked_forwards(model, x, "layer4", one)
     pgc_ablation = AblationCAM(model=model, target_layers=[model.layer4])
     pgc_score = ScoreCAM(model=model, target_layers=[model.layer4])
