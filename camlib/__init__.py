@@ -10,7 +10,7 @@
     maps = camlib.layer_cam(model, images, layer, target=None)      # Jiang et al. 2021
     maps = camlib.xgrad_cam(model, images, layer, target=None)      # Fu et al. 2020
     maps = camlib.hires_cam(model, images, layer, target=None)      # Draelos & Carin 2020
-    maps = camlib.score_cam(model, images, layer, target=None, batch_size=64)  # Wang et al. 2020
+    maps = camlib.score_cam(model, images, layer, target=None, batch_size=32)  # Wang et al. 2020
     maps = camlib.ablation_cam(model, images, layer, target=None)   # Desai & Ramaswamy 2020
     maps = camlib.eigen_cam(model, images, layer)                   # Muhammad & Yeasin 2020
     up   = camlib.upsample(maps, size)

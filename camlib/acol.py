@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from . import models
+from . import hooks, models
 
 # delta values of the shipped sweep: 0.6 is the recipe "acol", the others "acol_d<delta>";
 # at 1.0 only the peak of A's map is erased, so B sees almost the same features as A
@@ -43,7 +43,9 @@ def load_delta(delta: float, device: str | torch.device = "cpu") -> models.ACoLN
 
 
 @torch.no_grad()
-def class_maps(model: models.ACoLNet, images: torch.Tensor, target=None, batch: int = 250) -> dict:
+def class_maps(
+    model: models.ACoLNet, images: torch.Tensor, target=None, batch: int = hooks.CHUNK
+) -> dict:
     """A's, B's and the fused class maps (N, h, w) for one class per image, from the forward pass.
 
     `target`: None (A's prediction drives the erasing, as at test time without labels) or N
@@ -75,7 +77,7 @@ def class_maps(model: models.ACoLNet, images: torch.Tensor, target=None, batch: 
 
 @torch.no_grad()
 def accuracies(
-    model: models.ACoLNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 250
+    model: models.ACoLNet, images: torch.Tensor, labels: torch.Tensor, batch: int = hooks.CHUNK
 ) -> dict:
     """Test-time accuracy of classifier A, of B (erasing driven by A's prediction) and of A + B.
 

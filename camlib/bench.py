@@ -140,10 +140,12 @@ def bench_model(
     return rows
 
 
-def _masked_forwards(model, images, layer, score_images, batch_size: int = 64):
-    """Score-CAM's masked forward passes alone: N*K images through the model, batch_size at once."""
+def _masked_forwards(model, images, layer, score_images, batch_size: int | None = None):
+    """Score-CAM's masked forward passes alone: N*K images through the model, batch_size at once
+    (score_cam's default, hooks.CHUNK)."""
     from camlib import hooks
 
+    batch_size = batch_size or hooks.CHUNK
     K = hooks.layer_activation(model, score_images, layer)[0].shape[1]
     batch = score_images[:1].expand(batch_size, *score_images.shape[1:]).contiguous()
     total = len(score_images) * K

@@ -3,7 +3,7 @@
     maps = layer_cam(model, images, layer, target=None)                   # Jiang et al. 2021
     maps = xgrad_cam(model, images, layer, target=None)                   # Fu et al. 2020
     maps = hires_cam(model, images, layer, target=None)                   # Draelos & Carin 2020
-    maps = score_cam(model, images, layer, target=None, batch_size=64)    # Wang et al. 2020
+    maps = score_cam(model, images, layer, target=None, batch_size=32)    # Wang et al. 2020
     maps = ablation_cam(model, images, layer, target=None, batch_size=64) # Desai & Ramaswamy 2020
     maps = eigen_cam(model, images, layer)                                # Muhammad & Yeasin 2020
 
@@ -107,7 +107,7 @@ def score_cam(
     images: Tensor,
     layer: Layer,
     target: Target = None,
-    batch_size: int = 64,
+    batch_size: int = hooks.CHUNK,
     *,
     reshape: Reshape = None,
 ) -> Tensor:
@@ -121,7 +121,7 @@ def score_cam(
     a softmax into it for probabilities).
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}; e.g. 64")
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}; e.g. 32")
     with torch.inference_mode(False), torch.no_grad():
         A, logits = hooks.layer_activation(model, images, layer, reshape)
         f, per_class = hooks.score_fn(target, logits)

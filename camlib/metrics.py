@@ -232,7 +232,7 @@ class RemovalCurve(NamedTuple):
     fractions: np.ndarray  # (steps + 1,) share of pixels changed, from 0 to 1
 
 
-def deletion_auc(model, images, maps, target=None, steps=32, baseline=None, batch_size=64):
+def deletion_auc(model, images, maps, target=None, steps=32, baseline=None, batch_size=hooks.CHUNK):
     """Deletion (Petsiuk et al., RISE, BMVC 2018): p(class) as the most salient pixels go.
 
     Pixels are replaced by `baseline` (default: each image's mean colour; any
@@ -243,7 +243,9 @@ def deletion_auc(model, images, maps, target=None, steps=32, baseline=None, batc
     return _removal(model, images, maps, target, steps, baseline, batch_size, insert=False)
 
 
-def insertion_auc(model, images, maps, target=None, steps=32, baseline=None, batch_size=64):
+def insertion_auc(
+    model, images, maps, target=None, steps=32, baseline=None, batch_size=hooks.CHUNK
+):
     """Insertion (Petsiuk et al., RISE, BMVC 2018): p(class) as the most salient pixels come back.
 
     Starts from `baseline` (default: `blur(images)`, RISE's Gaussian blur)
@@ -276,7 +278,7 @@ def _removal(model, images, maps, target, steps, baseline, batch_size, insert) -
     baseline = torch.as_tensor(baseline, dtype=images.dtype, device=images.device)
     start, end = (baseline.expand_as(images), images) if insert else (images, baseline)
     end = end.expand_as(images)
-    c = hooks.classes(target, model(images))
+    c = hooks.classes(target, hooks.outputs(model, images))
     if c.dim() != 1:
         raise ValueError(f"target has shape {tuple(c.shape)}; pass one class per image")
     N, HW = maps.shape[0], maps[0].numel()
@@ -314,13 +316,18 @@ def average_drop_increase(model, images, maps, target=None) -> AverageDrop:
     hooks.check_images(model, images)
     maps = torch.as_tensor(_batch(maps), dtype=images.dtype, device=images.device)
     L = normalize(upsample(maps, images.shape[-2:]))
-    logits = model(images)
+    logits = hooks.outputs(model, images)
     c = hooks.classes(target, logits)
     if c.dim() != 1:
         raise ValueError(f"target has shape {tuple(c.shape)}; pass one class per image")
     rows = torch.arange(len(images), device=images.device)
     Y = torch.softmax(logits, dim=1)[rows, c].double().cpu().numpy()
-    O = torch.softmax(model(L[:, None] * images), dim=1)[rows, c].double().cpu().numpy()
+    O = (
+        torch.softmax(hooks.outputs(model, L[:, None] * images), dim=1)[rows, c]
+        .double()
+        .cpu()
+        .numpy()
+    )
     drop = np.maximum(0.0, Y - O) / Y
     return AverageDrop(float(100 * drop.mean()), float(100 * (Y < O).mean()), Y, O)
 

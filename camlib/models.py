@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import paths
+from . import hooks, paths
 from .methods import normalize
 from .vit import ViT
 
@@ -299,14 +299,10 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch=256) -> float:
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of images whose argmax logit is the label (model put in eval mode)."""
     model.eval()
-    hits = sum(
-        (model(images[i : i + batch]).argmax(1) == labels[i : i + batch]).sum().item()
-        for i in range(0, len(images), batch)
-    )
-    return hits / len(images)
+    return (hooks.outputs(model, images).argmax(1) == labels).sum().item() / len(images)
 
 
 def train(
