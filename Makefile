@@ -9,7 +9,7 @@ PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
           --nbval-cell-timeout=600 -p no:cacheprovider
 SMOKE  ?= False
-JOBS   ?= 1
+JOBS   ?= 2
 
 .PHONY: course site test unit nbval lint format browser-deps lab app bench models outputs clean
 

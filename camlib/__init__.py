@@ -70,7 +70,12 @@ def __getattr__(name):
 
 
 def setup(seed: int = 0, threads: int = 2) -> None:
-    """Start a notebook reproducibly: seeds, a fixed number of CPU threads, the course's style."""
+    """Start a notebook reproducibly: seeds, a fixed number of CPU threads, the course's style.
+
+    The environment variable CAMLIB_THREADS, when set, overrides `threads` (the course build
+    runs two chapters at once with one thread each).
+    """
+    import os
     import random
 
     import numpy as np
@@ -79,5 +84,13 @@ def setup(seed: int = 0, threads: int = 2) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    value = os.environ.get("CAMLIB_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"CAMLIB_THREADS={value!r} is not a positive whole number; set it to the number "
+                f"of CPU threads to use, e.g. CAMLIB_THREADS=1, or unset it"
+            )
+        threads = int(value)
     torch.set_num_threads(threads)
     importlib.import_module(".plot", __name__).use_style()

@@ -147,6 +147,9 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
         bar.update(1)
         show()
 
+    if jobs > 1 and not os.environ.get("CAMLIB_THREADS"):
+        # the chapters' kernels share the CPU: each gets its part of the cores (camlib.setup)
+        os.environ["CAMLIB_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     try:
         if jobs <= 1:
             quiet()
@@ -156,7 +159,7 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
         else:
             ctx = multiprocessing.get_context("spawn")
             with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                queue = list(chapters)
+                queue = longest_first(chapters)
                 pending = {}
                 while queue or pending:
                     while queue and len(pending) < jobs:
@@ -177,6 +180,17 @@ def execute(chapters: list[Path], smoke: bool, jobs: int) -> list[Result]:
     finally:
         bar.close()
     return [results[c.name] for c in chapters if c.name in results]
+
+
+def longest_first(chapters: list[Path]) -> list[Path]:
+    """The chapters in the order to start them on parallel workers: the longest first, by the
+    times of the last build (build/timings.json), so that no long chapter starts last; in
+    chapter order when there is no earlier build."""
+    try:
+        last = json.loads((BUILD / "timings.json").read_text())
+    except (OSError, ValueError):
+        return list(chapters)
+    return sorted(chapters, key=lambda c: -float(last.get(c.name, {}).get("seconds", 0)))
 
 
 def summary(results: list[Result], total: float) -> str:
@@ -472,7 +486,7 @@ def main(argv=None):
         "--jobs",
         type=int,
         default=int(os.environ.get("COURSE_JOBS", "1")),
-        help="chapters executed at a time (default 1: see the Makefile)",
+        help="chapters executed at a time, the cores shared among them (`make course`: 2)",
     )
     parser.add_argument(
         "--site-only",
@@ -495,20 +509,19 @@ def main(argv=None):
         total = time.monotonic() - start
         print(summary(results, total), flush=True)
         failed = [r.name for r in results if not r.ok]
-        (BUILD / "timings.json").write_text(
-            json.dumps(
-                {
-                    r.name: {
-                        "seconds": round(r.seconds, 1),
-                        "ok": r.ok,
-                        "cell": r.cell,
-                        "error": r.error,
-                    }
-                    for r in results
-                },
-                indent=2,
-            )
-        )
+        timings = BUILD / "timings.json"  # kept across builds: a partial build updates its rows
+        try:
+            rows = json.loads(timings.read_text())
+        except (OSError, ValueError):
+            rows = {}
+        for r in results:
+            rows[r.name] = {
+                "seconds": round(r.seconds, 1),
+                "ok": r.ok,
+                "cell": r.cell,
+                "error": r.error,
+            }
+        timings.write_text(json.dumps(dict(sorted(rows.items())), indent=2))
     copied = fill_executed(BUILD / "executed")
     if copied:
         print(
