@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -70,11 +71,16 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=".*Jupyter is migrating its paths.*")
 
 
-def kernel_config():
-    """Kernels on local IPC sockets, not TCP ports: no transport warning, nothing on the net."""
+def kernel_config(sockets: str):
+    """Kernels on local IPC sockets, not TCP ports: no transport warning, nothing on the net.
+
+    The sockets are files `<sockets>-1`, `<sockets>-2`, ...: each chapter gets its own folder
+    for them (by default they would be `kernel-ipc-N` in the working directory, and two
+    chapters started at once would pick the same names).
+    """
     from traitlets.config import Config
 
-    return Config({"KernelManager": {"transport": "ipc"}})
+    return Config({"KernelManager": {"transport": "ipc", "ip": sockets}})
 
 
 def error_line(err) -> str:
@@ -90,6 +96,7 @@ def execute_chapter(src: str, dst: str, smoke: bool) -> Result:
 
     result = Result(Path(src).name)
     start = time.monotonic()
+    sockets = tempfile.TemporaryDirectory(prefix="course-kernel-")
     try:
         papermill.execute_notebook(
             src,
@@ -99,7 +106,7 @@ def execute_chapter(src: str, dst: str, smoke: bool) -> Result:
             cwd=str(NOTEBOOKS),
             progress_bar=False,
             log_output=False,
-            config=kernel_config(),
+            config=kernel_config(str(Path(sockets.name, "kernel"))),
         )
     except papermill.PapermillExecutionError as err:
         result.ok = False
@@ -110,6 +117,8 @@ def execute_chapter(src: str, dst: str, smoke: bool) -> Result:
     except Exception as err:  # kernel died, notebook unreadable, ...
         result.ok = False
         result.error = f"{type(err).__name__}: {err}".splitlines()[0][:160]
+    finally:
+        sockets.cleanup()
     result.seconds = time.monotonic() - start
     return result
 
