@@ -20,7 +20,11 @@ def notebook(path: Path, code: str) -> Path:
     params = nbformat.v4.new_code_cell("SMOKE = False")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -31,7 +35,9 @@ def sockets_left() -> list[str]:
 
 def test_two_chapters_at_once_each_get_their_own_kernel(tmp_path):
     before = sockets_left()
-    srcs = [notebook(tmp_path / f"{n}.ipynb", f"import time\ntime.sleep(2)\nprint({n})") for n in (1, 2)]
+    srcs = [
+        notebook(tmp_path / f"{n}.ipynb", f"import time\ntime.sleep(2)\nprint({n})") for n in (1, 2)
+    ]
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         futures = [
