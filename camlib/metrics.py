@@ -12,7 +12,6 @@ Conventions:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -153,17 +152,11 @@ def box_hits(maps, boxes, thresholds, iou_threshold: float = 0.5) -> np.ndarray:
     taus = np.asarray(thresholds, dtype=float)
     truth = _boxes(boxes, len(maps))
     hits = np.zeros((len(taus), len(maps)), dtype=bool)
-
-    def score(n):
-        peak = maps[n].max()
+    for n, (m, t) in enumerate(zip(maps, truth, strict=True)):
+        peak = m.max()
         if peak > 0:
-            keeps = maps[n][None] > taus[:, None, None] * peak
-            regions = largest_region_boxes(keeps)
-            hits[:, n] = [_best_iou(b, truth[n]) >= iou_threshold for b in regions]
-
-    # scipy's labelling releases the GIL: the maps are shared among torch's CPU threads
-    with ThreadPoolExecutor(max(1, min(torch.get_num_threads(), len(maps)))) as pool:
-        list(pool.map(score, range(len(maps))))
+            keeps = m[None] > taus[:, None, None] * peak
+            hits[:, n] = [_best_iou(b, t) >= iou_threshold for b in largest_region_boxes(keeps)]
     return hits
 
 
